@@ -1,0 +1,23 @@
+// The experiment table: one row per experiment kind.
+#include <fmt/format.h>
+
+#include "common/error.hpp"
+#include "experiments/experiment.hpp"
+
+namespace loft::exp {
+
+const std::vector<Experiment>& experiments() {
+  static const std::vector<Experiment> table = {};
+  return table;
+}
+
+const Experiment& find_experiment(const std::string& name) {
+  std::string valid;
+  for (const auto& e : experiments()) {
+    if (e.name == name) return e;
+    valid += (valid.empty() ? "" : ", ") + e.name;
+  }
+  fail("unknown experiment '{}' (valid: {})", name, valid);
+}
+
+}  // namespace loft::exp

@@ -1,0 +1,46 @@
+#pragma once
+// A source yields named tensors (and, for model checkpoints, the model's config). Every source
+// uses Hugging Face tensor names ("model.layers.0.self_attn.q_proj.weight"), so layer globs mean
+// the same thing whatever the file format.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/matrix.hpp"
+
+namespace loft::io {
+
+struct TensorInfo {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::string dtype;  // "F32", "F16", "BF16", "F64"
+};
+
+// The Llama hyper-parameters a checkpoint implies.
+struct LlamaConfig {
+  int dim = 0, hidden_dim = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0;
+  int vocab_size = 0, seq_len = 0;
+  float norm_eps = 1e-5f;
+  float rope_theta = 10000.0f;
+  bool rope_half_split = false;  // true for Hugging Face (rotate_half), false for llama2.c
+  bool tied_embeddings = true;
+};
+
+class TensorSource {
+ public:
+  virtual ~TensorSource() = default;
+  virtual std::vector<TensorInfo> list() const = 0;
+  // 2-D tensors as (out x in); 1-D as a 1 x n row. Errors name the file and the tensor, and
+  // NaN/Inf in the data is an error naming the tensor.
+  virtual Matrix load(const std::string& name) const = 0;
+  virtual std::optional<LlamaConfig> config() const { return std::nullopt; }
+  virtual std::string describe() const = 0;  // the spec it was opened from
+};
+
+// "llama2c:PATH", "hf:DIR", "npy:PATH" (file or folder), "synthetic:KIND[:opt=v...]".
+std::unique_ptr<TensorSource> open_source(std::string_view spec);
+
+}  // namespace loft::io
