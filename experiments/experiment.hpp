@@ -2,30 +2,18 @@
 // An experiment runs one sweep point and returns a Record; the sweep layer stores it. Experiments
 // know nothing of scheduling or files; the sweep knows nothing of quantisation. One table row per
 // experiment kind (experiments/registry.cpp).
-#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
-#include <variant>
 #include <vector>
+
+#include "io/results/record.hpp"
 
 namespace loft::exp {
 
-// A parameter value as it appears in configs, point ids and HDF5 attributes.
-using Value = std::variant<int64_t, double, std::string>;
-using Params = std::map<std::string, Value>;
-
-// What one point produced. Layout on disk: results/README.md.
-struct Record {
-  Params params;                                   // -> attrs of /points/<id>/
-  std::map<std::string, double> metrics;           // -> /points/<id>/metrics/<name> (scalars)
-  // tensor name -> dataset name -> values, e.g. layers["model.layers.0.mlp.up_proj.weight"]
-  // ["residual_fro"] = {after quantisation, after step 1, ...}
-  std::map<std::string, std::map<std::string, std::vector<double>>> layers;
-  std::map<std::string, std::vector<double>> train;  // -> /points/<id>/train/<name>
-  std::string status = "complete";
-  double seconds = 0;
-};
+using results::Params;
+using results::Record;
+using results::Value;
 
 // A key an experiment accepts: fixed settings (top level of a config) or grid axes.
 struct Key {

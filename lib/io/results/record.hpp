@@ -1,0 +1,28 @@
+#pragma once
+// What one sweep point produced, independent of which experiment produced it: the unit the
+// results store writes (one point file) and merges. Layout on disk: results/README.md.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace loft::results {
+
+// A parameter value as it appears in configs, point ids and HDF5 attributes.
+using Value = std::variant<int64_t, double, std::string>;
+using Params = std::map<std::string, Value>;
+
+// What one point produced. Layout on disk: results/README.md.
+struct Record {
+  Params params;                                   // -> attrs of /points/<id>/
+  std::map<std::string, double> metrics;           // -> /points/<id>/metrics/<name> (scalars)
+  // tensor name -> dataset name -> values, e.g. layers["model.layers.0.mlp.up_proj.weight"]
+  // ["residual_fro"] = {after quantisation, after step 1, ...}
+  std::map<std::string, std::map<std::string, std::vector<double>>> layers;
+  std::map<std::string, std::vector<double>> train;  // -> /points/<id>/train/<name>
+  std::string status = "complete";
+  double seconds = 0;
+};
+
+}  // namespace loft::results
