@@ -22,6 +22,7 @@ struct Record {
   std::map<std::string, std::map<std::string, std::vector<double>>> layers;
   std::map<std::string, std::vector<double>> train;  // -> /points/<id>/train/<name>
   std::string status = "complete";
+  std::string error;  // status "failed": what went wrong (the exception's message)
   double seconds = 0;
 };
 
