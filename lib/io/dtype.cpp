@@ -1,0 +1,107 @@
+#include "io/dtype.hpp"
+
+#include <array>
+#include <bit>
+#include <cmath>
+#include <cstring>
+
+#include "common/error.hpp"
+
+namespace loft::io {
+namespace {
+
+static_assert(std::endian::native == std::endian::little,
+              "tensor files are little-endian; loftlab reads them without byte swapping");
+
+template <typename T>
+T load_le(const std::byte* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+void f32_to_f32(const std::byte* src, float* dst, size_t n) {
+  std::memcpy(dst, src, n * 4);
+}
+void f64_to_f32(const std::byte* src, float* dst, size_t n) {
+  for (size_t i = 0; i < n; ++i) dst[i] = static_cast<float>(load_le<double>(src + 8 * i));
+}
+void f16_to_f32(const std::byte* src, float* dst, size_t n) {
+  for (size_t i = 0; i < n; ++i) dst[i] = half_to_float(load_le<uint16_t>(src + 2 * i));
+}
+void bf16_to_f32(const std::byte* src, float* dst, size_t n) {
+  for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_float(load_le<uint16_t>(src + 2 * i));
+}
+
+constexpr std::array<Dtype, 4> kDtypes{{
+    {"F32", "<f4", 4, f32_to_f32},
+    {"F16", "<f2", 2, f16_to_f32},
+    {"BF16", "", 2, bf16_to_f32},
+    {"F64", "<f8", 8, f64_to_f32},
+}};
+
+}  // namespace
+
+std::span<const Dtype> dtypes() {
+  return kDtypes;
+}
+
+const Dtype* find_dtype(std::string_view name) {
+  for (const auto& d : kDtypes)
+    if (name == d.name) return &d;
+  return nullptr;
+}
+
+const Dtype* find_npy_dtype(std::string_view descr) {
+  // A 1-byte-or-native marker ('=') means little-endian on every machine loftlab runs on.
+  std::string d(descr);
+  if (!d.empty() && d[0] == '=') d[0] = '<';
+  for (const auto& t : kDtypes)
+    if (*t.npy_descr && d == t.npy_descr) return &t;
+  return nullptr;
+}
+
+std::string dtype_names() {
+  std::string s;
+  for (const auto& d : kDtypes) s += (s.empty() ? "" : ", ") + std::string(d.name);
+  return s;
+}
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000) << 16;
+  const uint32_t exp = (h >> 10) & 0x1f;
+  const uint32_t man = h & 0x3ff;
+  if (exp == 0) {
+    // Zero or subnormal: man * 2^-24 is exact in float32.
+    const float v = std::ldexp(static_cast<float>(man), -24);
+    return sign ? -v : v;
+  }
+  uint32_t bits;
+  if (exp == 31)
+    bits = sign | 0x7f800000u | (man << 13);  // Inf / NaN (payload kept)
+  else
+    bits = sign | ((exp + 112) << 23) | (man << 13);
+  return std::bit_cast<float>(bits);
+}
+
+float bf16_to_float(uint16_t b) {
+  return std::bit_cast<float>(uint32_t(b) << 16);
+}
+
+uint16_t float_to_bf16(float f) {
+  const uint32_t u = std::bit_cast<uint32_t>(f);
+  if (std::isnan(f)) return static_cast<uint16_t>((u >> 16) | 0x40);  // quiet NaN
+  const uint32_t rounding = 0x7fff + ((u >> 16) & 1);
+  return static_cast<uint16_t>((u + rounding) >> 16);
+}
+
+void check_finite(std::span<const float> data, std::string_view tensor, std::string_view file) {
+  for (size_t i = 0; i < data.size(); ++i)
+    if (!std::isfinite(data[i]))
+      fail(
+          "tensor '{}' in {} holds a non-finite value ({}) at flat index {}; weights must be "
+          "finite",
+          tensor, file, data[i], i);
+}
+
+}  // namespace loft::io

@@ -1,0 +1,34 @@
+#pragma once
+// Element types of tensor files and their conversion to float32: one registry row per dtype
+// (name as safetensors spells it, numpy's descr, width, converter), so every reader accepts the
+// same set and names the same valid choices in its errors.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace loft::io {
+
+struct Dtype {
+  const char* name;       // safetensors spelling: "F32", "F16", "BF16", "F64"
+  const char* npy_descr;  // numpy little-endian descr, "" when numpy has none (bfloat16)
+  int bytes;              // width of one element
+  // Converts n little-endian elements at src (any alignment) to float32.
+  void (*to_f32)(const std::byte* src, float* dst, size_t n);
+};
+
+std::span<const Dtype> dtypes();
+const Dtype* find_dtype(std::string_view name);       // by safetensors name; nullptr if unknown
+const Dtype* find_npy_dtype(std::string_view descr);  // by numpy descr; nullptr if unknown
+std::string dtype_names();                            // "F32, F16, BF16, F64" for messages
+
+float half_to_float(uint16_t h);
+float bf16_to_float(uint16_t b);
+// Round to nearest even, as PyTorch's .to(torch.bfloat16); NaN stays NaN.
+uint16_t float_to_bf16(float f);
+
+// Throws naming the tensor, the file, the first bad index and its value when data holds NaN/Inf.
+void check_finite(std::span<const float> data, std::string_view tensor, std::string_view file);
+
+}  // namespace loft::io
