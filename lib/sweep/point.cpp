@@ -1,0 +1,57 @@
+#include "sweep/point.hpp"
+
+#include <fmt/format.h>
+
+#include <type_traits>
+
+namespace loft::sweep {
+
+std::string canonical(const Value& v) {
+  return std::visit(
+      [](const auto& x) -> std::string {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, int64_t>) {
+          return fmt::format("{}", x);
+        } else if constexpr (std::is_same_v<T, double>) {
+          // fmt's shortest round-trip form is the same on every platform (Dragonbox); "{}"
+          // prints 4.0 as "4", so mark integral reals to keep them apart from integers.
+          auto s = fmt::format("{}", x);
+          if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+          return s;
+        } else {
+          std::string out;
+          for (char c : x) {
+            if (c == '\\' || c == ';' || c == '=') out += '\\';
+            out += c;
+          }
+          return out;
+        }
+      },
+      v);
+}
+
+std::string canonical(const Params& params) {
+  std::string out;
+  for (const auto& [k, v] : params) out += fmt::format("{}={};", k, canonical(v));
+  return out;
+}
+
+uint64_t fnv1a64(std::string_view bytes) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : bytes) h = (h ^ c) * 0x100000001b3ULL;
+  return h;
+}
+
+std::string point_id(const Params& params) {
+  return fmt::format("{:012x}", fnv1a64(canonical(params)) >> 16);
+}
+
+std::string describe(const Params& params) {
+  std::string out;
+  for (const auto& [k, v] : params)
+    out += fmt::format("{}{}={}", out.empty() ? "" : " ", k,
+                       std::visit([](const auto& x) { return fmt::format("{}", x); }, v));
+  return out;
+}
+
+}  // namespace loft::sweep
