@@ -1,0 +1,220 @@
+"""PNG figures from loaded results (matplotlib, Agg backend: no display needed).
+
+    residual_vs_T        discrepancy against alternating steps T, one panel per quantizer, a
+                         line per method and rank (LoftQ at T = 0 is QLoRA)
+    error_reduction_vs_rank  error reduction vs QLoRA against rank, a panel per quantizer
+    ppl_vs_bits          perplexity after fine-tuning against bits, a line per method;
+                         unquantised baselines as horizontal lines, diverged runs marked
+    training_curves      training loss against step, a panel per quantizer
+
+Each function writes one PNG and returns its path, or returns None when the data it needs are
+absent. Every point with status "complete" is used; seeds are averaged.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .tables import _natural, complete, label, with_T  # noqa: E402
+
+# One colour per method across every figure, so a reader can compare figures at a glance.
+METHOD_COLOURS = {"qlora": "tab:red", "loftq": "tab:blue", "qpissa": "tab:green",
+                  "lora": "tab:gray", "full": "black"}
+_OTHER = ["tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
+_STYLES = ["-", "--", ":", "-."]
+_MARKERS = ["o", "s", "^", "D", "v", "P"]
+
+
+def colour(method: str) -> str:
+    if method in METHOD_COLOURS:
+        return METHOD_COLOURS[method]
+    return _OTHER[sum(map(ord, method)) % len(_OTHER)]
+
+
+def _panels(n: int, width: float = 4.2, height: float = 3.4):
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _sorted(values):
+    return sorted({v for v in values if not (isinstance(v, float) and math.isnan(v))},
+                  key=_natural)
+
+
+def residual_vs_T(points: pd.DataFrame, path, value: str = "mean_residual_rel") -> Path | None:
+    df = complete(points)
+    if df.empty or value not in df or "quant" not in df or df[value].dropna().empty:
+        return None
+    df = with_T(df[df[value].notna()])
+    if df["T"].nunique() < 2:
+        return None
+    quants = _sorted(df["quant"])
+    fig, axes = _panels(len(quants))
+    for ax, q in zip(axes, quants):
+        d = df[df["quant"] == q]
+        qlora = d[d["method"] == "qlora"][value].mean()
+        if not math.isnan(qlora):
+            ax.axhline(qlora, color=colour("qlora"), ls="--", lw=1.2, label="qlora (T=0)")
+        ranks = _sorted(d["rank"]) if "rank" in d else [None]
+        for m in _sorted(d["method"]):
+            if m == "qlora":
+                continue
+            for k, r in enumerate(ranks):
+                dm = d[d["method"] == m]
+                if r is not None:
+                    dm = dm[dm["rank"] == r]
+                if dm.empty:
+                    continue
+                s = dm.groupby("T")[value].mean()
+                if m == "loftq" and not math.isnan(qlora) and 0 not in s.index:
+                    s.loc[0] = qlora  # LoftQ with T = 0 is QLoRA by definition
+                s = s.sort_index()
+                ax.plot(s.index, s.values, color=colour(m), ls=_STYLES[k % len(_STYLES)],
+                        marker=_MARKERS[k % len(_MARKERS)], ms=4,
+                        label=m if r is None else f"{m} r={label(r)}")
+        ax.set_title(f"{q}")
+        ax.set_xlabel("alternating steps T")
+        ax.set_ylabel("||W - Q - sBA||_F / ||W||_F" if value == "mean_residual_rel" else value)
+        ax.set_xticks(sorted(df["T"].unique()))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Initialisation discrepancy against T (mean over tensors)")
+    return _save(fig, path)
+
+
+def error_reduction_vs_rank(points: pd.DataFrame, path,
+                            value: str = "err_reduction_nuclear") -> Path | None:
+    df = complete(points)
+    if df.empty or value not in df or "rank" not in df or "quant" not in df:
+        return None
+    df = with_T(df[df[value].notna() & df["rank"].notna() & (df["method"] != "qlora")])
+    if df.empty:
+        return None
+    quants = _sorted(df["quant"])
+    fig, axes = _panels(len(quants))
+    for ax, q in zip(axes, quants):
+        d = df[df["quant"] == q]
+        for m in _sorted(d["method"]):
+            for k, T in enumerate(sorted(d[d["method"] == m]["T"].unique())):
+                s = d[(d["method"] == m) & (d["T"] == T)].groupby("rank")[value].mean() * 100
+                ax.plot(s.index, s.values, color=colour(m), ls=_STYLES[k % len(_STYLES)],
+                        marker=_MARKERS[k % len(_MARKERS)], ms=4, label=f"{m} T={T}")
+        ax.axhline(0, color=colour("qlora"), lw=0.8, ls="--")
+        ax.set_title(q)
+        ax.set_xlabel("rank r")
+        ax.set_xscale("log", base=2)
+        ranks = sorted(d["rank"].unique())
+        ax.set_xticks(ranks)
+        ax.set_xticklabels([label(r) for r in ranks])
+        norm = "nuclear" if "nuclear" in value else "Frobenius"
+        ax.set_ylabel(f"error reduction vs QLoRA ({norm}), %")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Error reduction against rank (1 - err / err_QLoRA)")
+    return _save(fig, path)
+
+
+def _bits_axis(df: pd.DataFrame) -> pd.Series:
+    if "bits" in df and df["bits"].notna().any():
+        return pd.to_numeric(df["bits"], errors="coerce")
+    if "bits_per_weight" in df:
+        return df["bits_per_weight"]
+    return pd.Series(np.nan, index=df.index)
+
+
+def ppl_vs_bits(points: pd.DataFrame, path, value: str = "ppl_final") -> Path | None:
+    df = complete(points)
+    if df.empty or value not in df or "method" not in df:
+        return None
+    df = with_T(df)
+    df = df.assign(xbits=_bits_axis(df))
+    div = df["diverged"].fillna(0) == 1 if "diverged" in df else pd.Series(False, index=df.index)
+    quantised = df[df["xbits"].notna() & ("quant" in df and df["quant"].notna())]
+    if quantised.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    ok = df[~div & df[value].notna()]
+    top = ok[value].max() if not ok.empty else 1.0
+    for m in _sorted(df["method"]):
+        dm = df[df["method"] == m]
+        if "quant" not in dm or dm["quant"].isna().all():  # unquantised baselines: lines
+            v = dm[~div.loc[dm.index]][value].mean()
+            if not math.isnan(v):
+                ax.axhline(v, color=colour(m), ls=":", lw=1.2, label=f"{m} (fp32)")
+            continue
+        for k, T in enumerate(sorted(dm["T"].unique())):
+            d = dm[dm["T"] == T]
+            name = m if m != "loftq" or dm["T"].nunique() == 1 else f"{m} T={T}"
+            good = d[~div.loc[d.index]].groupby("xbits")[value].mean()
+            ax.plot(good.index, good.values, color=colour(m), marker=_MARKERS[k % 6],
+                    ls=_STYLES[k % 4], label=name)
+            bad = sorted(set(d[div.loc[d.index]]["xbits"]))
+            if bad:
+                ax.scatter(bad, [top * 1.05] * len(bad), color=colour(m), marker="x", s=60,
+                           zorder=5, label=f"{name}: diverged (N.A.)")
+    if "ppl_fp" in df and df["ppl_fp"].notna().any():
+        ax.axhline(df["ppl_fp"].mean(), color="0.5", lw=0.8, label="before fine-tuning (fp32)")
+    ax.set_xlabel("bits per weight (code bits)")
+    ax.set_ylabel("perplexity after fine-tuning")
+    ax.set_xticks(sorted(quantised["xbits"].unique()))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title("Perplexity against bits")
+    return _save(fig, path)
+
+
+def training_curves(curves: pd.DataFrame, path, curve: str = "train_loss") -> Path | None:
+    df = complete(curves)
+    if df.empty or curve not in df or "method" not in df:
+        return None
+    df = with_T(df[df[curve].map(lambda a: isinstance(a, np.ndarray) and a.size > 0)])
+    if df.empty:
+        return None
+    qcol = df["quant"] if "quant" in df else pd.Series(np.nan, index=df.index)
+    df = df.assign(qlabel=qcol.map(lambda v: "fp32" if isinstance(v, float) or v is None
+                                   else str(v)))
+    groups = _sorted(df["qlabel"])
+    fig, axes = _panels(len(groups))
+    for ax, g in zip(axes, groups):
+        d = df[df["qlabel"] == g]
+        for m in _sorted(d["method"]):
+            for k, T in enumerate(sorted(d[d["method"] == m]["T"].unique())):
+                dd = d[(d["method"] == m) & (d["T"] == T)]
+                n = min(a.size for a in dd[curve])
+                mean = np.mean(np.stack([a[:n] for a in dd[curve]]), axis=0)
+                name = m if m != "loftq" or d[d["method"] == m]["T"].nunique() == 1 \
+                    else f"{m} T={T}"
+                ax.plot(np.arange(n), mean, color=colour(m), ls=_STYLES[k % 4], lw=1.2,
+                        label=name)
+                if "train_eval_step" in dd and "train_eval_loss" in dd:
+                    e = dd.iloc[0]
+                    if isinstance(e["train_eval_step"], np.ndarray):
+                        ax.plot(e["train_eval_step"], e["train_eval_loss"], color=colour(m),
+                                ls="none", marker=_MARKERS[k % 6], ms=4)
+        ax.set_title(g)
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss (markers: eval)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Training curves")
+    return _save(fig, path)
