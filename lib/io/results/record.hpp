@@ -15,8 +15,8 @@ using Params = std::map<std::string, Value>;
 
 // What one point produced. Layout on disk: results/README.md.
 struct Record {
-  Params params;                                   // -> attrs of /points/<id>/
-  std::map<std::string, double> metrics;           // -> /points/<id>/metrics/<name> (scalars)
+  Params params;                          // -> attrs of /points/<id>/
+  std::map<std::string, double> metrics;  // -> /points/<id>/metrics/<name> (scalars)
   // tensor name -> dataset name -> values, e.g. layers["model.layers.0.mlp.up_proj.weight"]
   // ["residual_fro"] = {after quantisation, after step 1, ...}
   std::map<std::string, std::map<std::string, std::vector<double>>> layers;

@@ -1,0 +1,90 @@
+#include "io/results/lock.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "common/error.hpp"
+#include "io/results/store.hpp"
+
+namespace fs = std::filesystem;
+
+namespace loft::results {
+namespace {
+
+// What the holder wrote into the lock file ("pid P on host H since T"), for the refusal message.
+std::string holder_of(const fs::path& file) {
+  std::ifstream in(file);
+  std::string line;
+  std::getline(in, line);
+  return line.empty() ? "holder not yet recorded" : line;
+}
+
+}  // namespace
+
+fs::path SweepLock::lock_file(const fs::path& results_dir) {
+  return results_dir / ".sweep.lock";
+}
+
+bool SweepLock::acquire(const fs::path& results_dir) {
+  std::error_code ec;
+  fs::create_directories(results_dir, ec);
+  if (ec) fail("cannot create results folder {}: {}", results_dir.string(), ec.message());
+  file_ = lock_file(results_dir);
+  int fd = ::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) fail("cannot open lock file {}: {}", file_.string(), std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) return false;
+    fail("cannot lock {}: {}", file_.string(), std::strerror(err));
+  }
+  fd_ = fd;
+  // Who holds it, for the message another sweep prints; best effort (the lock is the flock).
+  std::string who = "pid " + std::to_string(::getpid()) + " on host " + host_name() + " since " +
+                    utc_now() + "\n";
+  if (::ftruncate(fd_, 0) == 0) {
+    ssize_t n = ::pwrite(fd_, who.data(), who.size(), 0);
+    (void)n;
+  }
+  return true;
+}
+
+SweepLock::SweepLock(const fs::path& results_dir) {
+  if (!acquire(results_dir))
+    fail(
+        "results folder {} is in use by another sweep ({}); wait for it to finish, or give this "
+        "sweep another folder (--out DIR)",
+        results_dir.string(), holder_of(file_));
+}
+
+std::optional<SweepLock> SweepLock::try_acquire(const fs::path& results_dir) {
+  SweepLock l;
+  if (!l.acquire(results_dir)) return std::nullopt;
+  return l;
+}
+
+SweepLock::SweepLock(SweepLock&& o) noexcept : fd_(o.fd_), file_(std::move(o.file_)) {
+  o.fd_ = -1;
+}
+
+SweepLock& SweepLock::operator=(SweepLock&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.fd_;
+    file_ = std::move(o.file_);
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+SweepLock::~SweepLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the flock
+}
+
+}  // namespace loft::results

@@ -1,0 +1,21 @@
+#pragma once
+// Rebuilds <results_dir>/results.h5 from the point files: root attributes, a copy of every
+// /points/<id> group (H5Ocopy, so the data is byte for byte the point's) and the /summary table.
+// Written to a temporary name and renamed, so readers see the old or the new file, never half of
+// one. Idempotent: merging the same points twice gives the same content apart from `created`.
+#include <filesystem>
+
+namespace loft::results {
+
+struct MergeResult {
+  std::filesystem::path file;  // <results_dir>/results.h5
+  size_t points = 0;
+};
+
+// Root attributes: config = the text of <results_dir>/config.ini if present, else the first
+// point's; name = the first point's, else the folder name. Throws loft::Error when the folder or
+// its points/ subfolder is missing, or a point file is unreadable or holds another id than its
+// name says. Also removes stale temporary files (remove_stale_temps).
+MergeResult merge(const std::filesystem::path& results_dir);
+
+}  // namespace loft::results

@@ -1,0 +1,55 @@
+#pragma once
+// The /summary table of results.h5: one row per point (sorted by id), columns `id`, `status`,
+// `error` (only when some point failed with a message), every parameter (by name), every metric
+// (by name). Built from points, written as an HDF5
+// compound dataset, read back, filtered, sorted and printed by `loftlab inspect`.
+#include <hdf5.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "io/results/record.hpp"
+#include "io/results/store.hpp"
+
+namespace loft::results {
+
+struct Column {
+  enum class Kind { Int, Real, Text };
+  std::string name;
+  Kind kind = Kind::Real;
+  // One value per row, of the column's kind: int64_t, double (NaN where absent), or string
+  // ("" where absent).
+  std::vector<Value> values;
+};
+
+struct Summary {
+  std::vector<Column> columns;
+  size_t rows() const { return columns.empty() ? 0 : columns.front().values.size(); }
+  const Column* find(const std::string& name) const;
+  // Throws loft::Error naming the unknown key and listing the columns.
+  const Column& column(const std::string& name) const;
+};
+
+// Column kinds: a parameter that is an integer in every point is Int; one that is numeric but a
+// real in some point, or absent from some point, is Real (NaN where absent); one that is text in
+// any point is Text (numbers written as text, "" where absent). Metrics are always Real.
+Summary build_summary(std::vector<StoredPoint> points);
+
+// Writes `summary` as a compound dataset (int64 / float64 / variable-length UTF-8 members).
+void write_summary(hid_t file, const Summary& s, const std::string& where);
+// Reads /summary from a results.h5 (also accepts fixed-length string members).
+Summary read_summary(const std::filesystem::path& results_h5);
+
+// Keeps the rows matching every condition "key=value[,value...]" (any of the values). Numbers
+// compare as displayed (6 significant digits), so a value copied from the table matches; "-"
+// or "nan" matches NaN. Unknown keys and non-numbers for numeric columns are errors.
+Summary filter_rows(const Summary& s, const std::vector<std::string>& where);
+// Stable sort by one column: numbers ascending with NaN last, text lexicographically.
+void sort_rows(Summary& s, const std::string& key, bool descending = false);
+// An aligned plain-text table: a header line, then one line per row; numbers right-aligned
+// (6 significant digits), text left-aligned, "-" for NaN.
+std::string format_table(const Summary& s);
+std::string format_value(const Value& v);
+
+}  // namespace loft::results
