@@ -1,0 +1,296 @@
+// Blockwise quantise/dequantise kernels: the scalar reference and the fast path side by side.
+// Both compute the block scale with the same function and normalise with the same float
+// division (y = x / scale), so they differ only in how the nearest code is found and packed.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+
+#include "common/error.hpp"
+#include "quant/packing.hpp"
+#include "quant/registry.hpp"
+
+namespace loft::quant {
+
+namespace {
+
+// Values per inner chunk of the fast path (a multiple of 8, so chunks pack into whole bytes).
+constexpr std::size_t kChunk = 64;
+
+inline uint32_t float_bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return u;
+}
+
+// max |x| over the block, via the integer order of IEEE magnitudes (exact, vectorisable);
+// false when the block holds a NaN or Inf (their magnitude bits are >= 0x7f800000).
+bool absmax_scale(std::span<const float> x, float& scale) {
+  uint32_t m = 0;
+  for (float v : x) m = std::max(m, float_bits(v) & 0x7fffffffu);
+  if (m >= 0x7f800000u) return false;
+  std::memcpy(&scale, &m, sizeof scale);
+  return true;
+}
+
+bool all_finite(std::span<const float> x) {
+  uint32_t m = 0;
+  for (float v : x) m = std::max(m, float_bits(v) & 0x7fffffffu);
+  return m < 0x7f800000u;
+}
+
+// LoftQ's released code: block mean + 2.5 * block std (unbiased, as torch.std), here computed
+// in double and rounded once to float32. May be negative or zero.
+bool meanstd_scale(std::span<const float> x, float& scale) {
+  if (!all_finite(x)) return false;
+  const double n = static_cast<double>(x.size());
+  double sum = 0;
+  for (float v : x) sum += v;
+  const double mean = sum / n;
+  double ss = 0;
+  for (float v : x) ss += (v - mean) * (v - mean);
+  const double std = x.size() > 1 ? std::sqrt(ss / (n - 1)) : 0.0;
+  scale = static_cast<float>(mean + 2.5 * std);
+  return true;
+}
+
+bool block_scale(const Spec& spec, std::span<const float> x, float& scale) {
+  return spec.meanstd ? meanstd_scale(x, scale) : absmax_scale(x, scale);
+}
+
+inline float normalise(float x, float scale) {
+  return scale == 0.0f ? 0.0f : x / scale;
+}
+
+[[noreturn]] void fail_nonfinite(std::span<const float> x) {
+  for (std::size_t i = 0; i < x.size(); ++i)
+    if (!std::isfinite(x[i]))
+      fail(
+          "cannot quantise a non-finite value ({}) at flat index {} of {}: every value must be "
+          "a finite float32",
+          x[i], i, x.size());
+  fail("cannot quantise: non-finite value in the input");
+}
+
+std::span<uint8_t> block_bytes(std::vector<uint8_t>& codes, std::size_t first, std::size_t n,
+                               int bits) {
+  return std::span<uint8_t>(codes).subspan(first * bits / 8, n * bits / 8);
+}
+std::span<const uint8_t> block_bytes(const std::vector<uint8_t>& codes, std::size_t first,
+                                     std::size_t n, int bits) {
+  return std::span<const uint8_t>(codes).subspan(first * bits / 8, n * bits / 8);
+}
+
+[[noreturn]] void fail_code(const Quantized& q, uint32_t code, std::size_t i, int levels) {
+  fail("corrupt quantised data for {}: code {} at index {} (valid codes: 0..{})", format(q.spec),
+       code, i, levels - 1);
+}
+
+// The block loops shared by every encoder. `prepare(b, block)` computes and stores block b's
+// parameters (false on a non-finite value); the reference then codes one value at a time with
+// `code_one(b, x)`, the fast path a chunk at a time with `code_run(b, xs, n, codes)`.
+template <typename Prepare, typename CodeOne>
+void encode_reference(std::span<const float> x, std::size_t B, int bits,
+                      std::vector<uint8_t>& codes, Prepare prepare, CodeOne code_one) {
+  for (std::size_t b = 0; b < x.size() / B; ++b) {
+    const auto blk = x.subspan(b * B, B);
+    if (!prepare(b, blk)) fail_nonfinite(x);
+    for (std::size_t i = 0; i < B; ++i) pack_one(codes, bits, b * B + i, code_one(b, blk[i]));
+  }
+}
+
+template <typename Prepare, typename CodeRun>
+void encode_fast(std::span<const float> x, std::size_t B, int bits, std::vector<uint8_t>& codes,
+                 Prepare prepare, CodeRun code_run) {
+  bool bad = false;
+  const auto nb = static_cast<std::ptrdiff_t>(x.size() / B);
+#pragma omp parallel for schedule(static) reduction(|| : bad)
+  for (std::ptrdiff_t b = 0; b < nb; ++b) {
+    const auto blk = x.subspan(b * B, B);
+    if (!prepare(b, blk)) {
+      bad = true;
+      continue;
+    }
+    alignas(64) std::array<uint8_t, kChunk> c;
+    for (std::size_t off = 0; off < B; off += kChunk) {
+      const std::size_t n = std::min(kChunk, B - off);
+      code_run(b, blk.data() + off, n, c.data());
+      pack_run(std::span<const uint8_t>(c.data(), n), bits,
+               block_bytes(codes, b * B + off, n, bits));
+    }
+  }
+  if (bad) fail_nonfinite(x);
+}
+
+}  // namespace
+
+// ---- table quantizers: nearest codebook level of x / scale ----
+
+void quantize_table(const Quantizer& row, const Spec& spec, std::span<const float> x,
+                    Quantized& out, Kernel kernel) {
+  const Nearest& book = *row.codebook;
+  const std::size_t B = spec.block;
+  out.scales.assign(x.size() / B, 0.0f);
+  out.codes.assign(packed_bytes(x.size(), spec.bits), 0);
+  auto prepare = [&](std::size_t b, std::span<const float> blk) {
+    return block_scale(spec, blk, out.scales[b]);
+  };
+  if (kernel == Kernel::reference) {
+    encode_reference(x, B, spec.bits, out.codes, prepare, [&](std::size_t b, float v) {
+      return book.reference(normalise(v, out.scales[b]));
+    });
+    return;
+  }
+  encode_fast(x, B, spec.bits, out.codes, prepare,
+              [&](std::size_t b, const float* xs, std::size_t n, uint8_t* c) {
+                const float s = out.scales[b];
+                alignas(64) std::array<float, kChunk> y;
+                if (s == 0.0f)
+                  std::fill_n(y.data(), n, 0.0f);
+                else
+                  for (std::size_t i = 0; i < n; ++i) y[i] = xs[i] / s;
+                book.codes(std::span<const float>(y.data(), n), std::span<uint8_t>(c, n));
+              });
+}
+
+void dequantize_table(const Quantizer& row, const Quantized& q, std::span<const float> scales,
+                      std::span<float> out, Kernel kernel) {
+  const std::vector<float>& levels = row.codebook->levels();
+  const int nl = static_cast<int>(levels.size());
+  const std::size_t B = q.spec.block, nb = q.count / B;
+  const int bits = q.spec.bits;
+  if (kernel == Kernel::reference) {
+    for (std::size_t i = 0; i < q.count; ++i) {
+      const uint32_t c = unpack_one(q.codes, bits, i);
+      if (c >= static_cast<uint32_t>(nl)) fail_code(q, c, i, nl);
+      out[i] = levels[c] * scales[i / B];
+    }
+    return;
+  }
+  bool bad = false;
+  const auto nbl = static_cast<std::ptrdiff_t>(nb);
+  const int ncodes = 1 << bits;
+#pragma omp parallel for schedule(static) reduction(|| : bad)
+  for (std::ptrdiff_t b = 0; b < nbl; ++b) {
+    const float s = scales[b];
+    // Per-block table of level * scale: the same float product the reference computes.
+    alignas(64) std::array<float, 256> scaled{};
+    for (int c = 0; c < ncodes; ++c) scaled[c] = c < nl ? levels[c] * s : 0.0f;
+    alignas(64) std::array<uint8_t, kChunk> c;
+    for (std::size_t off = 0; off < B; off += kChunk) {
+      const std::size_t n = std::min(kChunk, B - off);
+      unpack_run(block_bytes(q.codes, b * B + off, n, bits), bits, std::span<uint8_t>(c.data(), n));
+      uint8_t top = 0;
+      for (std::size_t i = 0; i < n; ++i) top = std::max(top, c[i]);
+      bad |= top >= nl;
+      float* o = out.data() + b * B + off;
+      for (std::size_t i = 0; i < n; ++i) o[i] = scaled[c[i]];
+    }
+  }
+  if (bad) {
+    for (std::size_t i = 0; i < q.count; ++i) {
+      const uint32_t c = unpack_one(q.codes, bits, i);
+      if (c >= static_cast<uint32_t>(nl)) fail_code(q, c, i, nl);
+    }
+  }
+}
+
+// ---- affine (int{k}:asym): integer levels c - zero_point of step (max - min) / (2^k - 1) ----
+
+namespace {
+
+struct Affine {
+  float step = 0;
+  uint8_t zero_point = 0;
+};
+
+// Zero is always inside [lo, hi], so it is exactly representable (code == zero point). The step
+// is computed in double so that huge ranges do not overflow the difference.
+bool affine_params(std::span<const float> x, int levels, Affine& a) {
+  if (!all_finite(x)) return false;
+  float lo = 0, hi = 0;
+  for (float v : x) {
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  a.step = static_cast<float>((static_cast<double>(hi) - lo) / (levels - 1));
+  if (a.step == 0.0f) {
+    a.zero_point = 0;
+    return true;
+  }
+  const float z = std::nearbyint(-lo / a.step);
+  a.zero_point = static_cast<uint8_t>(std::clamp(z, 0.0f, static_cast<float>(levels - 1)));
+  return true;
+}
+
+}  // namespace
+
+void quantize_affine(const Quantizer& row, const Spec& spec, std::span<const float> x,
+                     Quantized& out, Kernel kernel) {
+  const std::size_t B = spec.block;
+  const int levels = 1 << spec.bits;
+  out.scales.assign(x.size() / B, 0.0f);
+  out.zero_points.assign(x.size() / B, 0);
+  out.codes.assign(packed_bytes(x.size(), spec.bits), 0);
+  auto prepare = [&](std::size_t b, std::span<const float> blk) {
+    Affine a;
+    if (!affine_params(blk, levels, a)) return false;
+    out.scales[b] = a.step;
+    out.zero_points[b] = a.zero_point;
+    return true;
+  };
+  if (kernel == Kernel::reference) {
+    encode_reference(x, B, spec.bits, out.codes, prepare, [&](std::size_t b, float v) {
+      const float y = normalise(v, out.scales[b]);
+      const int zp = out.zero_points[b];
+      int best = 0;
+      for (int c = 1; c < levels; ++c)
+        if (strictly_closer(y, static_cast<float>(c - zp), static_cast<float>(best - zp))) best = c;
+      return static_cast<uint32_t>(best);
+    });
+    return;
+  }
+  encode_fast(x, B, spec.bits, out.codes, prepare,
+              [&](std::size_t b, const float* xs, std::size_t n, uint8_t* c) {
+                const float step = out.scales[b], zp = out.zero_points[b];
+                const float top = static_cast<float>(levels - 1);
+                for (std::size_t i = 0; i < n; ++i) {
+                  const float y = step == 0.0f ? 0.0f : xs[i] / step;
+                  // Nearest integer, ties down: nearbyint rounds ties to even, and y - q is
+                  // exact here (|y| <= 2^k), so an exact -0.5 marks a tie that went up.
+                  float q = std::nearbyint(y);
+                  q -= (y - q == -0.5f) ? 1.0f : 0.0f;
+                  c[i] = static_cast<uint8_t>(std::clamp(q + zp, 0.0f, top));
+                }
+              });
+}
+
+void dequantize_affine(const Quantizer& row, const Quantized& q, std::span<const float> scales,
+                       std::span<float> out, Kernel kernel) {
+  const std::size_t B = q.spec.block, nb = q.count / B;
+  const int bits = q.spec.bits, levels = 1 << bits;
+  if (kernel == Kernel::reference) {
+    for (std::size_t i = 0; i < q.count; ++i) {
+      const int c = static_cast<int>(unpack_one(q.codes, bits, i));
+      out[i] = static_cast<float>(c - q.zero_points[i / B]) * scales[i / B];
+    }
+    return;
+  }
+  const auto nbl = static_cast<std::ptrdiff_t>(nb);
+#pragma omp parallel for schedule(static)
+  for (std::ptrdiff_t b = 0; b < nbl; ++b) {
+    const float s = scales[b];
+    const int zp = q.zero_points[b];
+    alignas(64) std::array<float, 256> scaled;
+    for (int c = 0; c < levels; ++c) scaled[c] = static_cast<float>(c - zp) * s;
+    alignas(64) std::array<uint8_t, kChunk> c;
+    for (std::size_t off = 0; off < B; off += kChunk) {
+      const std::size_t n = std::min(kChunk, B - off);
+      unpack_run(block_bytes(q.codes, b * B + off, n, bits), bits, std::span<uint8_t>(c.data(), n));
+      float* o = out.data() + b * B + off;
+      for (std::size_t i = 0; i < n; ++i) o[i] = scaled[c[i]];
+    }
+  }
+}
+
+}  // namespace loft::quant

@@ -1,0 +1,53 @@
+#pragma once
+// Nearest-level search over a codebook: the scalar reference (scan every code, keep the first
+// strictly closer one, exact distance comparisons) and the fast path (count float thresholds
+// below y over the sorted distinct levels). The thresholds are placed so that the two agree for
+// every float y, including y exactly at a midpoint, +-0, denormals and +-inf.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace loft::quant {
+
+// True when |y - b| < |y - a| in exact arithmetic. a + b of two codebook floats is exact in
+// double (Nearest's constructor checks it), and 2y is exact, so the midpoint test is exact.
+inline bool strictly_closer(float y, float b, float a) {
+  const double twice_y = 2.0 * static_cast<double>(y);
+  const double sum = static_cast<double>(a) + static_cast<double>(b);
+  if (a < b) return twice_y > sum;
+  if (b < a) return twice_y < sum;
+  return false;
+}
+
+class Nearest {
+ public:
+  // levels[c] is the normalised value of code c (any order; duplicates allowed, the lowest
+  // code of equal levels wins). At most 256 levels.
+  explicit Nearest(std::vector<float> levels);
+
+  const std::vector<float>& levels() const { return levels_; }
+  int size() const { return static_cast<int>(levels_.size()); }
+
+  // The reference: argmin over codes of |y - level|, first (lowest) code on ties.
+  uint8_t reference(float y) const {
+    int best = 0;
+    for (int c = 1; c < size(); ++c)
+      if (strictly_closer(y, levels_[c], levels_[best])) best = c;
+    return static_cast<uint8_t>(best);
+  }
+
+  // Fast path over a run of normalised values: codes[i] = reference(y[i]).
+  void codes(std::span<const float> y, std::span<uint8_t> codes) const;
+
+  std::span<const float> thresholds() const { return thresholds_; }
+
+ private:
+  std::vector<float> levels_;         // by code
+  std::vector<uint8_t> sorted_code_;  // code of the i-th smallest distinct level
+  std::vector<float> thresholds_;     // y > thresholds_[j] <=> nearest is above sorted level j
+  std::vector<float> padded_;         // thresholds_ padded with +inf to 2^depth_ - 1 entries
+  int depth_ = 0;                     // binary-search steps
+  bool identity_ = false;             // sorted_code_[i] == i
+};
+
+}  // namespace loft::quant

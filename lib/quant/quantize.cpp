@@ -1,0 +1,109 @@
+// The public entry points: validation, dispatch to the registry row, double quantisation.
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "common/error.hpp"
+#include "quant/packing.hpp"
+#include "quant/registry.hpp"
+
+namespace loft::quant {
+
+uint32_t Quantized::code(std::size_t i) const {
+  if (i >= count) fail("code index {} out of range (count {})", i, count);
+  return unpack_one(codes, spec.bits, i);
+}
+
+double Quantized::storage_bits() const {
+  return 8.0 * static_cast<double>(codes.size() + zero_points.size() + scale_codes.size()) +
+         32.0 * static_cast<double>(scales.size() + scale_absmax.size()) +
+         (spec.double_quant ? 32.0 : 0.0);
+}
+
+void quantize(const Spec& spec, std::span<const float> x, Quantized& out, Kernel kernel) {
+  const Quantizer& row = quantizer_for(spec);
+  if (x.size() % spec.block != 0)
+    fail(
+        "cannot quantise {} values with {}: the count must be a multiple of the block size {} "
+        "(choose a block size dividing {} with :b<N>)",
+        x.size(), format(spec), spec.block, x.size());
+  out.spec = spec;
+  out.count = x.size();
+  out.zero_points.clear();
+  out.scale_codes.clear();
+  out.scale_absmax.clear();
+  out.scale_offset = 0.0f;
+  row.quantize(row, spec, x, out, kernel);
+  if (spec.double_quant) {
+    double_quantize(out.scales, out, kernel);
+    out.scales.clear();
+  }
+}
+
+Quantized quantize(const Spec& spec, std::span<const float> x, Kernel kernel) {
+  Quantized q;
+  quantize(spec, x, q, kernel);
+  return q;
+}
+
+std::vector<float> decoded_scales(const Quantized& q) {
+  if (q.spec.double_quant) return double_dequantize(q);
+  return q.scales;
+}
+
+namespace {
+
+void check_consistent(const Quantizer& row, const Quantized& q) {
+  const std::size_t nb = q.blocks();
+  auto bad = [&](std::string_view what, std::size_t got, std::size_t want) {
+    fail("corrupt quantised data for {} ({} values): {} has {} entries, expected {}",
+         format(q.spec), q.count, what, got, want);
+  };
+  if (q.count % q.spec.block != 0) bad("count modulo the block size", q.count % q.spec.block, 0);
+  if (q.codes.size() != packed_bytes(q.count, q.spec.bits))
+    bad("codes (bytes)", q.codes.size(), packed_bytes(q.count, q.spec.bits));
+  if (q.spec.double_quant) {
+    if (q.scale_codes.size() != nb) bad("scale_codes", q.scale_codes.size(), nb);
+    const std::size_t ng = (nb + kDoubleQuantGroup - 1) / kDoubleQuantGroup;
+    if (q.scale_absmax.size() != ng) bad("scale_absmax", q.scale_absmax.size(), ng);
+  } else if (q.scales.size() != nb) {
+    bad("scales", q.scales.size(), nb);
+  }
+  const std::size_t nz = row.rule == ScaleRule::minmax ? nb : 0;
+  if (q.zero_points.size() != nz) bad("zero_points", q.zero_points.size(), nz);
+}
+
+}  // namespace
+
+void dequantize(const Quantized& q, std::span<float> out, Kernel kernel) {
+  const Quantizer& row = quantizer_for(q.spec);
+  check_consistent(row, q);
+  if (out.size() != q.count)
+    fail("dequantize: output holds {} values, the quantised buffer {}", out.size(), q.count);
+  const std::vector<float> dq = q.spec.double_quant ? double_dequantize(q) : std::vector<float>{};
+  row.dequantize(row, q, q.spec.double_quant ? dq : q.scales, out, kernel);
+}
+
+std::vector<float> dequantize(const Quantized& q, Kernel kernel) {
+  std::vector<float> out(q.count);
+  dequantize(q, out, kernel);
+  return out;
+}
+
+Matrix fake_quantize(const Spec& spec, ConstMatrixRef w) {
+  for (Eigen::Index r = 0; r < w.rows(); ++r)
+    for (Eigen::Index c = 0; c < w.cols(); ++c)
+      if (!std::isfinite(w(r, c)))
+        fail(
+            "cannot quantise a non-finite value ({}) at row {}, column {} of a {}x{} matrix: "
+            "every weight must be a finite float32",
+            w(r, c), r, c, w.rows(), w.cols());
+  Matrix in = w;  // contiguous row-major copy (w may be a strided block)
+  Matrix out(w.rows(), w.cols());
+  const std::span<const float> x(in.data(), static_cast<std::size_t>(in.size()));
+  const Quantized q = quantize(spec, x, Kernel::fast);
+  dequantize(q, std::span<float>(out.data(), static_cast<std::size_t>(out.size())), Kernel::fast);
+  return out;
+}
+
+}  // namespace loft::quant

@@ -1,0 +1,55 @@
+#pragma once
+// Helpers shared by the quant tests: specs that exercise every registry row and option, seeded
+// Gaussian data, adversarial buffers, bit-exact comparison of two quantised buffers.
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/rng.hpp"
+#include "quant/registry.hpp"
+#include "support.hpp"
+
+namespace loft::test {
+
+// Every row with its options: plain, :dq, another block size, and :meanstd where allowed.
+inline std::vector<quant::Spec> all_specs() {
+  std::vector<quant::Spec> specs;
+  for (const auto& row : quant::registry()) {
+    std::vector<std::string> texts = {row.name, row.name + ":dq", row.name + ":b32",
+                                      row.name + ":b128:dq"};
+    if (row.allows_meanstd) {
+      texts.push_back(row.name + ":meanstd");
+      texts.push_back(row.name + ":meanstd:dq");
+    }
+    for (const auto& t : texts) specs.push_back(quant::parse(t));
+  }
+  return specs;
+}
+
+inline std::vector<float> gaussian(std::size_t n, uint64_t seed, std::string_view tag) {
+  auto rng = make_rng(seed, tag);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+// Every stored field equal, bit for bit.
+inline void require_identical(const quant::Quantized& a, const quant::Quantized& b) {
+  REQUIRE(a.count == b.count);
+  REQUIRE(a.codes == b.codes);
+  REQUIRE(same_bits(a.scales, b.scales));
+  REQUIRE(a.zero_points == b.zero_points);
+  REQUIRE(a.scale_codes == b.scale_codes);
+  REQUIRE(same_bits(a.scale_absmax, b.scale_absmax));
+  REQUIRE(std::memcmp(&a.scale_offset, &b.scale_offset, sizeof(float)) == 0);
+}
+
+}  // namespace loft::test

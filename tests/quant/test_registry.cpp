@@ -1,0 +1,232 @@
+// Properties every registry row must have; the loops pick up new rows with no edits here.
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include "quant/codebooks.hpp"
+#include "quant/packing.hpp"
+#include "quant_test_support.hpp"
+
+using namespace loft::quant;
+using loft::test::all_specs;
+using loft::test::gaussian;
+
+namespace {
+
+// Adversarial values for one spec, in whole blocks of spec.block: exact midpoints between
+// levels (and their float neighbours) with a block scale that makes y == x, -0.0, denormals,
+// all-zero blocks, huge and tiny magnitudes side by side, single outliers.
+std::vector<float> adversarial(const Spec& spec) {
+  const Quantizer& row = *find_quantizer(spec.name);
+  const std::size_t B = spec.block;
+  std::vector<float> v;
+  auto pad_block = [&](float fill) {
+    while (v.size() % B) v.push_back(fill);
+  };
+  const float inf = std::numeric_limits<float>::infinity();
+  // Midpoints, each block anchored so that the scale is exactly 1 (absmax 1, or for the
+  // affine rows min 0 and max 2^k - 1 so that the step is 1).
+  std::vector<float> points;
+  std::vector<float> anchors;
+  if (row.codebook) {
+    std::vector<float> l = row.codebook->levels();
+    std::sort(l.begin(), l.end());
+    for (std::size_t j = 0; j + 1 < l.size(); ++j) {
+      const float m = static_cast<float>((static_cast<double>(l[j]) + l[j + 1]) / 2);
+      points.insert(points.end(), {m, std::nextafter(m, -inf), std::nextafter(m, inf)});
+    }
+    anchors = {1.0f, -1.0f};
+  } else {
+    const float top = static_cast<float>((1 << spec.bits) - 1);
+    for (float j = 0; j + 1 <= top; ++j)
+      points.insert(points.end(),
+                    {j + 0.5f, std::nextafter(j + 0.5f, -inf), std::nextafter(j + 0.5f, inf)});
+    anchors = {0.0f, top};
+  }
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    if (v.size() % B == 0) v.insert(v.end(), anchors.begin(), anchors.end());
+    v.push_back(points[i]);
+  }
+  pad_block(anchors[0]);
+  // Special values.
+  const float den = std::numeric_limits<float>::denorm_min();
+  const float big = 3e38f;
+  for (float x : {-0.0f, 0.0f, den, -den, 1e-40f, -3e-39f, 1e-30f, 1e30f, -1e-30f, big, -big, 1.0f,
+                  std::nextafter(1.0f, 0.0f), 1e-38f, -1e-45f})
+    v.push_back(x);
+  pad_block(-0.0f);
+  pad_block(0.0f);
+  for (std::size_t i = 0; i < B; ++i) v.push_back(0.0f);                       // all-zero block
+  for (std::size_t i = 0; i < B; ++i) v.push_back(-0.0f);                      // all negative zero
+  for (std::size_t i = 0; i < B; ++i) v.push_back(i % 2 ? den : -den);         // denormal scale
+  for (std::size_t i = 0; i < B; ++i) v.push_back(i == 3 ? 1.0f : 1e-7f * i);  // one outlier
+  for (std::size_t i = 0; i < B; ++i) v.push_back(-5.0f);                      // constant
+  for (std::size_t i = 0; i < B; ++i) v.push_back(i % 3 ? 1e-30f : 1e30f);     // huge range
+  // Gaussian blocks at wildly different magnitudes.
+  const auto g = gaussian(8 * B, 7, spec.name);
+  for (std::size_t i = 0; i < g.size(); ++i)
+    v.push_back(g[i] * std::pow(10.0f, static_cast<float>(static_cast<int>(i / B) * 9 - 36)));
+  return v;
+}
+
+std::size_t level_count(const Spec& spec) {
+  const Quantizer& row = *find_quantizer(spec.name);
+  return row.codebook ? row.codebook->levels().size() : std::size_t{1} << spec.bits;
+}
+
+double relative_error(const std::vector<float>& x, const std::vector<float>& y) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    num += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
+    den += double(x[i]) * x[i];
+  }
+  return std::sqrt(num / den);
+}
+
+// Roundtrip error bound on Gaussian data by code bits (relative Frobenius error); about 1.25x
+// the worst row of each width measured on this data, roughly halving per extra bit.
+double error_bound(int bits) {
+  switch (bits) {
+    case 2:
+      return 0.85;
+    case 3:
+      return 0.33;
+    case 4:
+      return 0.17;
+    case 5:
+      return 0.085;
+    case 6:
+      return 0.043;
+    case 7:
+      return 0.022;
+    default:
+      return 0.011;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("registry: names are unique and every row is complete") {
+  std::set<std::string> names;
+  for (const auto& row : registry()) {
+    INFO(row.name);
+    CHECK(names.insert(row.name).second);
+    CHECK(row.bits >= 2);
+    CHECK(row.bits <= 8);
+    CHECK(!row.description.empty());
+    CHECK(row.quantize != nullptr);
+    CHECK(row.dequantize != nullptr);
+    if (row.codebook) CHECK(row.codebook->levels().size() <= (std::size_t{1} << row.bits));
+  }
+  for (const char* n :
+       {"nf2", "nf3", "nf4", "nf8", "fp4", "int2", "int8", "int4:asym", "uniform2", "uniform8"})
+    CHECK(names.count(n) == 1);
+}
+
+TEST_CASE("registry: every spec round-trips through format and parse") {
+  for (const Spec& s : all_specs()) {
+    INFO(format(s));
+    const Spec t = parse(format(s));
+    CHECK(format(t) == format(s));
+    CHECK(t.name == s.name);
+    CHECK(t.bits == s.bits);
+    CHECK(t.block == s.block);
+    CHECK(t.double_quant == s.double_quant);
+    CHECK(t.meanstd == s.meanstd);
+    CHECK(t.bits == find_quantizer(s.name)->bits);
+  }
+}
+
+TEST_CASE("registry: codes in range and roundtrip error on Gaussian data") {
+  const auto x = gaussian(64 * 256, 1, "roundtrip");
+  for (const Spec& s : all_specs()) {
+    INFO(format(s));
+    const Quantized q = quantize(s, x);
+    REQUIRE(q.count == x.size());
+    REQUIRE(q.codes.size() == packed_bytes(x.size(), s.bits));
+    std::set<uint32_t> used;
+    for (std::size_t i = 0; i < q.count; ++i) {
+      const uint32_t c = q.code(i);
+      REQUIRE(c < level_count(s));
+      used.insert(c);
+    }
+    CHECK(used.size() >= std::min<std::size_t>(level_count(s) * 3 / 4, 16));
+    for (uint8_t z : q.zero_points) CHECK(z < (1u << s.bits));
+    const auto y = dequantize(q);
+    const double err = relative_error(x, y);
+    INFO("relative error " << err);
+    // :meanstd clips values beyond mean + 2.5 std: on Gaussian data a floor of about 0.047.
+    const double bound = error_bound(s.bits) + (s.meanstd ? 0.06 : 0.0);
+    CHECK(err < bound);
+    CHECK(err > error_bound(s.bits) / 16);  // a quantizer, not the identity
+  }
+}
+
+TEST_CASE("registry: more bits, less error, within each family") {
+  const auto x = gaussian(64 * 256, 2, "monotone");
+  for (const char* family : {"nf", "int", "uniform"}) {
+    double previous = 1e9;
+    for (int k : {2, 3, 4, 8}) {
+      const auto s = parse(fmt::format("{}{}", family, k));
+      const double err = relative_error(x, dequantize(quantize(s, x)));
+      INFO(format(s) << " error " << err);
+      CHECK(err < previous);
+      previous = err;
+    }
+  }
+}
+
+TEST_CASE("registry: fast path equals the reference on random and adversarial inputs") {
+  const auto random = gaussian(64 * 64, 3, "fast-vs-reference");
+  for (const Spec& s : all_specs()) {
+    for (const auto& x : {random, adversarial(s)}) {
+      INFO(format(s) << ", " << x.size() << " values");
+      const Quantized ref = quantize(s, x, Kernel::reference);
+      const Quantized fast = quantize(s, x, Kernel::fast);
+      loft::test::require_identical(ref, fast);
+      const auto a = dequantize(ref, Kernel::reference);
+      const auto b = dequantize(ref, Kernel::fast);
+      REQUIRE(loft::test::same_bits(a, b));
+      for (float v : b) REQUIRE(!std::isnan(v));
+    }
+  }
+}
+
+TEST_CASE("registry: the fast path gives the same bytes with 1 and 2 threads") {
+  const auto x = gaussian(64 * 1024, 4, "threads");
+  const int saved = omp_get_max_threads();
+  for (const char* text : {"nf4", "nf2:dq", "int4:asym", "uniform3:meanstd", "int8:b32"}) {
+    INFO(text);
+    const Spec s = parse(text);
+    omp_set_num_threads(1);
+    const Quantized one = quantize(s, x);
+    const auto y1 = dequantize(one);
+    omp_set_num_threads(2);
+    const Quantized two = quantize(s, x);
+    loft::test::require_identical(one, two);
+    REQUIRE(loft::test::same_bits(y1, dequantize(two)));
+  }
+  omp_set_num_threads(saved);
+}
+
+TEST_CASE("registry: storage bits match what is stored") {
+  const auto x = gaussian(64 * 512, 5, "storage");
+  for (const Spec& s : all_specs()) {
+    INFO(format(s));
+    const Quantized q = quantize(s, x);
+    const double stored = q.storage_bits() / static_cast<double>(q.count);
+    // bits_per_weight leaves out the one float32 mean of :dq.
+    const double mean_bits = s.double_quant ? 32.0 / q.count : 0.0;
+    CHECK(stored == Approx(bits_per_weight(s) + mean_bits).epsilon(1e-12));
+    CHECK(bits_per_weight(s) > s.bits);
+  }
+  CHECK(bits_per_weight(parse("nf4")) == 4.5);
+  CHECK(bits_per_weight(parse("nf4:dq")) == Approx(4.127).margin(0.0005));
+  CHECK(bits_per_weight(parse("nf4:dq")) == 4.0 + 8.0 / 64 + 32.0 / (64 * 256));
+  CHECK(bits_per_weight(parse("nf2:b128")) == 2.25);
+  CHECK(bits_per_weight(parse("int4:asym")) == 4.0 + 40.0 / 64);
+}
