@@ -104,4 +104,22 @@ void check_finite(std::span<const float> data, std::string_view tensor, std::str
           tensor, file, data[i], i);
 }
 
+Matrix decode_tensor(std::span<const std::byte> raw, const Dtype& dtype,
+                     std::span<const int64_t> shape, std::string_view tensor,
+                     std::string_view file) {
+  if (shape.size() > 2)
+    fail("tensor '{}' in {} has {} dimensions; sources yield matrices (2-D) and vectors (1-D)",
+         tensor, file, shape.size());
+  const int64_t rows = shape.size() == 2 ? shape[0] : 1;
+  const int64_t cols = shape.empty() ? 1 : shape.back();
+  const size_t n = static_cast<size_t>(rows * cols);
+  if (raw.size() != n * static_cast<size_t>(dtype.bytes))
+    fail("tensor '{}' in {}: {} bytes of data for {} {} values (expected {})", tensor, file,
+         raw.size(), n, dtype.name, n * static_cast<size_t>(dtype.bytes));
+  Matrix m(rows, cols);
+  dtype.to_f32(raw.data(), m.data(), n);
+  check_finite({m.data(), n}, tensor, file);
+  return m;
+}
+
 }  // namespace loft::io

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/matrix.hpp"
+
 namespace loft::io {
 
 struct Dtype {
@@ -30,5 +32,12 @@ uint16_t float_to_bf16(float f);
 
 // Throws naming the tensor, the file, the first bad index and its value when data holds NaN/Inf.
 void check_finite(std::span<const float> data, std::string_view tensor, std::string_view file);
+
+// Converts one tensor's raw bytes (numel * dtype.bytes of them) to a Matrix following the
+// TensorSource convention: 2-D as (out x in), 1-D as a 1 x n row, 0-D as 1 x 1; higher ranks and
+// NaN/Inf are errors naming the tensor and the file.
+Matrix decode_tensor(std::span<const std::byte> raw, const Dtype& dtype,
+                     std::span<const int64_t> shape, std::string_view tensor,
+                     std::string_view file);
 
 }  // namespace loft::io

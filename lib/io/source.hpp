@@ -42,5 +42,7 @@ class TensorSource {
 
 // "llama2c:PATH", "hf:DIR", "npy:PATH" (file or folder), "synthetic:KIND[:opt=v...]".
 std::unique_ptr<TensorSource> open_source(std::string_view spec);
+// One line per source kind ("  llama2c:PATH  description"), for --help texts and errors.
+std::string source_help();
 
 }  // namespace loft::io

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/error.hpp"
+
 namespace loft::test {
 
 // A folder under the system temp dir, removed when the object dies.
@@ -50,6 +52,16 @@ void append_le(std::string& s, T v) {
   char b[sizeof(T)];
   std::memcpy(b, &v, sizeof(T));
   s.append(b, sizeof(T));
+}
+
+// The message of the loft::Error that f throws, or "(no error)".
+inline std::string error_of(auto&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 }  // namespace loft::test

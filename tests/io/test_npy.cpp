@@ -11,6 +11,7 @@
 
 using namespace loft;
 using loft::test::append_le;
+using loft::test::error_of;
 using loft::test::TempDir;
 using loft::test::write_bytes;
 
@@ -42,15 +43,6 @@ std::string raw(std::initializer_list<T> values) {
   std::string s;
   for (T v : values) append_le<T>(s, v);
   return s;
-}
-
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace

@@ -1,0 +1,176 @@
+#include "io/hf.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "io/safetensors.hpp"
+
+namespace loft::io {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+json read_json(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) fail("cannot open {}", path.string());
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    fail("{} is not valid JSON: {}", path.string(), e.what());
+  }
+}
+
+class HfSource final : public TensorSource {
+ public:
+  explicit HfSource(const fs::path& dir) : dir_(dir), spec_("hf:" + dir.string()) {
+    if (!fs::is_directory(dir))
+      fail(
+          "hf:{}: not a folder (a Hugging Face model folder holds config.json and "
+          "model.safetensors or model.safetensors.index.json)",
+          dir.string());
+    if (fs::exists(dir / "config.json")) config_ = read_hf_config(dir / "config.json");
+    const fs::path index = dir / "model.safetensors.index.json";
+    if (fs::exists(index))
+      open_sharded(index);
+    else
+      open_files();
+  }
+
+  std::vector<TensorInfo> list() const override { return tensors_; }
+
+  Matrix load(const std::string& name) const override {
+    const auto it = where_.find(name);
+    if (it == where_.end()) fail("{}: {}", spec_, missing(name));
+    return files_[it->second]->load(name);
+  }
+
+  std::optional<LlamaConfig> config() const override { return config_; }
+  std::string describe() const override { return spec_; }
+
+ private:
+  void open_sharded(const fs::path& index) {
+    const json j = read_json(index);
+    if (!j.contains("weight_map") || !j["weight_map"].is_object())
+      fail("{}: no \"weight_map\" object (tensor name -> shard file)", index.string());
+    std::map<std::string, size_t> shard_ids;
+    for (const auto& [name, shard] : j["weight_map"].items()) {
+      if (!shard.is_string())
+        fail("{}: weight_map[\"{}\"] is not a file name", index.string(), name);
+      const std::string file = shard.get<std::string>();
+      if (!shard_ids.count(file)) {
+        if (!fs::exists(dir_ / file))
+          fail("{}: shard {} (holding '{}') does not exist", index.string(), (dir_ / file).string(),
+               name);
+        shard_ids[file] = files_.size();
+        files_.push_back(std::make_unique<SafetensorsFile>(dir_ / file));
+      }
+      if (!files_[shard_ids[file]]->contains(name))
+        fail(
+            "{}: the index puts tensor '{}' in {}, which does not hold it (index and shards "
+            "disagree)",
+            index.string(), name, (dir_ / file).string());
+    }
+    // Shards in the index's order of first appearance are not the file order; list tensors by
+    // shard file name, then by position in the shard, as the files were written.
+    std::vector<std::pair<std::string, size_t>> order(shard_ids.begin(), shard_ids.end());
+    for (const auto& [file, id] : order) add_file_tensors(id, &j["weight_map"]);
+  }
+
+  void open_files() {
+    std::vector<fs::path> paths;
+    for (const auto& e : fs::directory_iterator(dir_))
+      if (e.path().extension() == ".safetensors") paths.push_back(e.path());
+    if (paths.empty())
+      fail(
+          "hf:{}: no model.safetensors, model.safetensors.index.json or *.safetensors file in "
+          "the folder",
+          dir_.string());
+    std::sort(paths.begin(), paths.end());
+    for (const auto& p : paths) {
+      files_.push_back(std::make_unique<SafetensorsFile>(p));
+      add_file_tensors(files_.size() - 1, nullptr);
+    }
+  }
+
+  // Adds a shard's tensors (only those the index assigns to it, when there is an index).
+  void add_file_tensors(size_t id, const json* weight_map) {
+    const auto& file = *files_[id];
+    const std::string fname = fs::path(file.path()).filename().string();
+    for (const auto& t : file.tensors()) {
+      if (weight_map && (!weight_map->contains(t.name) || (*weight_map)[t.name] != fname)) continue;
+      if (where_.count(t.name))
+        fail("{}: tensor '{}' appears in both {} and {}", spec_, t.name,
+             files_[where_[t.name]]->path(), file.path());
+      where_[t.name] = id;
+      tensors_.push_back(t);
+    }
+  }
+
+  std::string missing(const std::string& name) const {
+    std::string some;
+    for (size_t i = 0; i < tensors_.size() && i < 6; ++i) some += "\n  " + tensors_[i].name;
+    return fmt::format("no tensor named '{}' among its {} tensors, e.g.:{}", name, tensors_.size(),
+                       some);
+  }
+
+  fs::path dir_;
+  std::string spec_;
+  std::optional<LlamaConfig> config_;
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::map<std::string, size_t> where_;
+  std::vector<TensorInfo> tensors_;
+};
+
+}  // namespace
+
+LlamaConfig read_hf_config(const fs::path& path) {
+  const json j = read_json(path);
+  auto get_int = [&](const char* key, std::optional<int> fallback) -> int {
+    if (!j.contains(key) || j[key].is_null()) {
+      if (fallback) return *fallback;
+      fail(
+          "{}: missing key \"{}\" (a Llama config.json needs hidden_size, intermediate_size, "
+          "num_hidden_layers, num_attention_heads, vocab_size)",
+          path.string(), key);
+    }
+    if (!j[key].is_number_integer() || j[key].get<int64_t>() <= 0)
+      fail("{}: \"{}\" must be a positive integer, got {}", path.string(), key, j[key].dump());
+    return j[key].get<int>();
+  };
+  auto get_float = [&](const char* key, float fallback) -> float {
+    if (!j.contains(key) || j[key].is_null()) return fallback;
+    if (!j[key].is_number())
+      fail("{}: \"{}\" must be a number, got {}", path.string(), key, j[key].dump());
+    return j[key].get<float>();
+  };
+  LlamaConfig c;
+  c.dim = get_int("hidden_size", std::nullopt);
+  c.hidden_dim = get_int("intermediate_size", std::nullopt);
+  c.n_layers = get_int("num_hidden_layers", std::nullopt);
+  c.n_heads = get_int("num_attention_heads", std::nullopt);
+  c.n_kv_heads = get_int("num_key_value_heads", c.n_heads);
+  c.vocab_size = get_int("vocab_size", std::nullopt);
+  c.seq_len = get_int("max_position_embeddings", 2048);
+  c.norm_eps = get_float("rms_norm_eps", 1e-6f);
+  c.rope_theta = get_float("rope_theta", 10000.0f);
+  c.tied_embeddings = j.value("tie_word_embeddings", false);
+  c.rope_half_split = true;
+  if (c.dim % c.n_heads || c.n_heads % c.n_kv_heads)
+    fail(
+        "{}: hidden_size {} must divide into num_attention_heads {}, and those into "
+        "num_key_value_heads {}",
+        path.string(), c.dim, c.n_heads, c.n_kv_heads);
+  return c;
+}
+
+std::unique_ptr<TensorSource> open_hf(const fs::path& dir) {
+  return std::make_unique<HfSource>(dir);
+}
+
+}  // namespace loft::io

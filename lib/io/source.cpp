@@ -1,0 +1,61 @@
+#include "io/source.hpp"
+
+#include <array>
+
+#include "common/error.hpp"
+#include "io/hf.hpp"
+#include "io/llama2c.hpp"
+#include "io/npy_source.hpp"
+#include "io/synthetic.hpp"
+
+namespace loft::io {
+namespace {
+
+struct SourceKind {
+  const char* prefix;
+  const char* argument;
+  const char* description;
+  std::unique_ptr<TensorSource> (*open)(std::string_view rest);
+};
+
+constexpr std::array<SourceKind, 4> kKinds{{
+    {"llama2c", "PATH", "a llama2.c version-0 checkpoint (.bin), tensors under Hugging Face names",
+     [](std::string_view p) { return open_llama2c(std::string(p)); }},
+    {"hf", "DIR",
+     "a Hugging Face folder: config.json + model.safetensors or sharded with an index; F32, F16, "
+     "BF16",
+     [](std::string_view p) { return open_hf(std::string(p)); }},
+    {"npy", "PATH", "one .npy file (tensor named by its stem) or a folder of them",
+     [](std::string_view p) { return open_npy_source(std::string(p)); }},
+    {"synthetic", "KIND[:opt=v...]",
+     "seeded random matrices: gaussian, student-t, lowrank (options: lib/io/synthetic.hpp)",
+     [](std::string_view p) { return open_synthetic(p); }},
+}};
+
+std::string kinds_help() {
+  std::string s;
+  for (const auto& k : kKinds)
+    s += fmt::format("\n  {}:{}  {}", k.prefix, k.argument, k.description);
+  return s;
+}
+
+}  // namespace
+
+std::string source_help() {
+  return kinds_help();
+}
+
+std::unique_ptr<TensorSource> open_source(std::string_view spec) {
+  const auto colon = spec.find(':');
+  if (colon != std::string_view::npos) {
+    const std::string_view prefix = spec.substr(0, colon), rest = spec.substr(colon + 1);
+    for (const auto& k : kKinds) {
+      if (prefix != k.prefix) continue;
+      if (rest.empty()) fail("source '{}' needs {} after '{}:'", spec, k.argument, k.prefix);
+      return k.open(rest);
+    }
+  }
+  fail("unknown source '{}'; valid sources:{}", spec, kinds_help());
+}
+
+}  // namespace loft::io
