@@ -28,14 +28,22 @@ json read_json(const fs::path& path) {
 
 class HfSource final : public TensorSource {
  public:
-  explicit HfSource(const fs::path& dir) : dir_(dir), spec_("hf:" + dir.string()) {
-    if (!fs::is_directory(dir))
+  explicit HfSource(const fs::path& path) : dir_(path), spec_("hf:" + path.string()) {
+    if (fs::is_regular_file(path) && path.extension() == ".safetensors") {
+      // One file on its own; a config.json beside it still gives the config.
+      dir_ = path.parent_path();
+      if (fs::exists(dir_ / "config.json")) config_ = read_hf_config(dir_ / "config.json");
+      files_.push_back(std::make_unique<SafetensorsFile>(path));
+      add_file_tensors(0, nullptr);
+      return;
+    }
+    if (!fs::is_directory(path))
       fail(
-          "hf:{}: not a folder (a Hugging Face model folder holds config.json and "
-          "model.safetensors or model.safetensors.index.json)",
-          dir.string());
-    if (fs::exists(dir / "config.json")) config_ = read_hf_config(dir / "config.json");
-    const fs::path index = dir / "model.safetensors.index.json";
+          "hf:{}: not a folder or .safetensors file (a Hugging Face model folder holds "
+          "config.json and model.safetensors or model.safetensors.index.json)",
+          path.string());
+    if (fs::exists(dir_ / "config.json")) config_ = read_hf_config(dir_ / "config.json");
+    const fs::path index = dir_ / "model.safetensors.index.json";
     if (fs::exists(index))
       open_sharded(index);
     else

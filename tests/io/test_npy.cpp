@@ -1,5 +1,6 @@
 // .npy reading and writing against files built byte by byte (no Python needed).
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 #include <fmt/format.h>
@@ -150,4 +151,30 @@ TEST_CASE("npy: bad files are errors that name the file and what is valid") {
                                                      Catch::Contains("index 2"));
   // The raw array reader leaves the data alone (it is not only for weights).
   CHECK(std::isnan(io::read_npy_array(p).data[2]));
+}
+
+TEST_CASE("npy: interoperates with numpy when /usr/bin/python3 has it") {
+  if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
+    WARN("skipped: /usr/bin/python3 with numpy not available");
+    return;
+  }
+  TempDir dir("npy-numpy");
+  Matrix m(3, 2);
+  m << 1.5f, -2, 3e-8f, 4, 5, 6;
+  io::write_npy(dir / "ours.npy", m);
+  const std::string script = fmt::format(
+      "import numpy as np\n"
+      "a = np.load('{0}/ours.npy')\n"
+      "assert a.dtype == np.float32 and a.shape == (3, 2), (a.dtype, a.shape)\n"
+      "np.save('{0}/back.npy', a)\n"
+      "np.save('{0}/h.npy', a.astype(np.float16))\n"
+      "np.save('{0}/d.npy', a.astype(np.float64) / 3)\n"
+      "np.save('{0}/f.npy', np.asfortranarray(a))\n",
+      dir.path().string());
+  write_bytes(dir / "s.py", script);
+  REQUIRE(std::system(("/usr/bin/python3 " + (dir / "s.py").string()).c_str()) == 0);
+  CHECK(io::read_npy(dir / "back.npy") == m);
+  CHECK(io::read_npy(dir / "h.npy")(0, 0) == 1.5f);
+  CHECK(io::read_npy(dir / "d.npy")(2, 1) == static_cast<float>(6.0 / 3));
+  CHECK_THROWS_WITH(io::read_npy(dir / "f.npy"), Catch::Contains("Fortran order"));
 }

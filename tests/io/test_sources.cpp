@@ -79,6 +79,12 @@ TEST_CASE("sources: hf folder of F32 and F16 safetensors with an index") {
   CHECK(hb(1, 1) == 0.25f);
   CHECK_THROWS_WITH(src->load("x.c_proj.weight"),
                     Catch::Contains("x.c_proj.weight") && Catch::Contains("x.a_proj.weight"));
+  // One shard on its own, as hf:FILE.
+  const auto one = io::open_source("hf:" + (dir / "model-00001-of-00002.safetensors").string());
+  REQUIRE(one->list().size() == 1);
+  CHECK(one->load("x.a_proj.weight") == a);
+  CHECK_THROWS_WITH(io::open_source("hf:" + (dir / "model.safetensors.index.json").string()),
+                    Catch::Contains("not a folder or .safetensors file"));
 }
 
 TEST_CASE("sources: hf config.json keys, defaults and errors") {
