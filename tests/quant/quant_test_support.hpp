@@ -1,11 +1,14 @@
 #pragma once
 // Helpers shared by the quant tests: specs that exercise every registry row and option, seeded
 // Gaussian data, adversarial buffers, bit-exact comparison of two quantised buffers.
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "common/rng.hpp"
 #include "quant/registry.hpp"
@@ -34,6 +37,15 @@ inline std::vector<float> gaussian(std::size_t n, uint64_t seed, std::string_vie
   std::vector<float> v(n);
   for (float& x : v) x = d(rng);
   return v;
+}
+
+inline double relative_error(const std::vector<float>& x, const std::vector<float>& y) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    num += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
+    den += double(x[i]) * x[i];
+  }
+  return std::sqrt(num / den);
 }
 
 inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {

@@ -3,6 +3,7 @@
 // torch.linspace ran with ATEN_CPU_CAPABILITY=default.
 #include <vector>
 
+// clang-format off
 namespace loft::test {
 
 inline const std::vector<float> kNormalFloat2 = {
@@ -199,3 +200,4 @@ inline const std::vector<float> kDynamicMapScalar = {
     0.96484375f, 0.978906274f, 0.992968738f, 1.0f};
 
 }  // namespace loft::test
+// clang-format on

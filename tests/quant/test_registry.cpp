@@ -14,6 +14,7 @@
 using namespace loft::quant;
 using loft::test::all_specs;
 using loft::test::gaussian;
+using loft::test::relative_error;
 
 namespace {
 
@@ -76,15 +77,6 @@ std::vector<float> adversarial(const Spec& spec) {
 std::size_t level_count(const Spec& spec) {
   const Quantizer& row = *find_quantizer(spec.name);
   return row.codebook ? row.codebook->levels().size() : std::size_t{1} << spec.bits;
-}
-
-double relative_error(const std::vector<float>& x, const std::vector<float>& y) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    num += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
-    den += double(x[i]) * x[i];
-  }
-  return std::sqrt(num / den);
 }
 
 // Roundtrip error bound on Gaussian data by code bits (relative Frobenius error); about 1.25x
