@@ -29,8 +29,9 @@ std::set<std::string> names(const io::TensorSource& s) {
 // A copy of an HF folder into dir whose model.safetensors bytes are edited by f.
 fs::path damaged_copy(const TempDir& dir, const fs::path& src, auto&& f) {
   const fs::path out = dir / "model";
+  fs::remove_all(out);  // the shared data is read-only, and so are copies of it
   fs::create_directories(out);
-  fs::copy_file(src / "config.json", out / "config.json", fs::copy_options::overwrite_existing);
+  fs::copy_file(src / "config.json", out / "config.json");
   std::string bytes = read_bytes(src / "model.safetensors");
   f(bytes);
   write_bytes(out / "model.safetensors", bytes);
