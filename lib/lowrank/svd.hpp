@@ -1,0 +1,86 @@
+#pragma once
+// Truncated SVD of a float32 m x n matrix: A ~= U diag(S) V^T with the top r singular triplets.
+//
+// Methods live in one registry table (svd_methods()); a spec string names a row and its options:
+//   "exact"                 thin SVD from LAPACK (sgesdd, OpenBLAS underneath), truncated to r;
+//                           also returns every singular value (a nuclear norm for free).
+//   "randomized:p=10:q=2"   Halko-Martinsson-Tropp range finder: oversampling p, q power
+//                           iterations re-orthonormalised between products, then an exact SVD
+//                           of the small (r+p) x n projection. Seeded; no tail values.
+// format(parse_svd(s)) is the canonical form (every option written out).
+//
+// Conventions, whatever the method: S descending and >= 0; U (m x r) and V (n x r) have
+// orthonormal columns; each pair (u_j, v_j) is signed so that the largest-magnitude entry of u_j
+// is positive (the first such entry on ties), so results are deterministic across runs, thread
+// counts and LAPACK drivers. rank may be anything in 1..min(m, n).
+//
+// Threads: BLAS/LAPACK calls run on OpenMP's pool (Debian's libopenblas0-openmp), so they use
+// omp_get_max_threads() threads and run single-threaded when called inside an OpenMP parallel
+// region: no oversubscription from nesting. blas_threading() reports what is linked.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/matrix.hpp"
+
+namespace loft::lowrank {
+
+struct TruncatedSvd {
+  Matrix U;           // m x r
+  Eigen::VectorXf S;  // r, descending
+  Matrix V;           // n x r (not V^T)
+  // Every singular value of A (min(m, n), descending) when the method computes them anyway
+  // (exact); empty otherwise. The tail beyond r gives the truncation error's spectrum.
+  Eigen::VectorXf all_values;
+
+  int rank() const { return static_cast<int>(S.size()); }
+  Matrix reconstruct() const;  // U diag(S) V^T
+};
+
+// A parsed spec string. Options that a method does not take keep their defaults.
+struct SvdSpec {
+  std::string name = "exact";  // registry row
+  int oversample = 10;         // randomized: p, extra columns of the sketch
+  int power_iters = 2;         // randomized: q, power iterations
+};
+
+// One option a method accepts, "key=value" in the spec string.
+struct SvdOption {
+  std::string_view key;
+  int SvdSpec::*field;
+  int default_value;
+  int min_value;
+  std::string_view help;
+};
+
+struct SvdMethod {
+  std::string_view name;
+  std::string_view description;
+  std::vector<SvdOption> options;
+  bool all_values;  // fills TruncatedSvd::all_values
+  TruncatedSvd (*run)(const SvdSpec& spec, ConstMatrixRef a, int rank, uint64_t seed);
+};
+
+const std::vector<SvdMethod>& svd_methods();
+const SvdMethod& find_svd_method(std::string_view name);  // throws listing the valid names
+
+SvdSpec parse_svd(std::string_view spec);  // throws naming the bad part and what is valid
+std::string format(const SvdSpec& spec);
+
+// The top-`rank` triplets of a. seed feeds the randomized methods (derive_seed(seed, "svd")).
+// Throws for rank outside 1..min(m, n), an empty matrix, or NaN/Inf entries.
+TruncatedSvd truncated_svd(const SvdSpec& spec, ConstMatrixRef a, int rank, uint64_t seed = 0);
+
+// Every singular value of a, descending (LAPACK sgesdd without vectors).
+Eigen::VectorXf singular_values(ConstMatrixRef a);
+
+// Make the sign convention above hold (flips u_j and v_j together).
+void normalise_signs(Matrix& U, Matrix& V);
+
+// e.g. "OpenBLAS 0.3.21 (OpenMP pool, 2 threads): ..." ; openmp_pool() is false when the linked
+// OpenBLAS runs its own pthreads pool (then OpenMP code around it would oversubscribe).
+std::string blas_threading();
+bool blas_uses_openmp_pool();
+
+}  // namespace loft::lowrank
