@@ -1,8 +1,160 @@
-// loftlab merge / inspect (placeholder until the results module lands; its owner replaces this).
+// loftlab merge DIR: rebuild DIR/results.h5 from DIR/points/*.h5.
+// loftlab inspect FILE [--where K=V ...] [--sort KEY] | --point ID: print the summary table or
+// one point. FILE is a results folder, a results.h5, or a point file (io/results/locate.hpp).
+#include <fmt/format.h>
+
+#include <boost/program_options.hpp>
+#include <iostream>
+#include <limits>
+#include <optional>
+#include <set>
+
 #include "common/error.hpp"
 #include "experiments/cli/commands.hpp"
+#include "io/results/locate.hpp"
+#include "io/results/merge.hpp"
+#include "io/results/summary.hpp"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
 
 namespace loft::cli {
-int cmd_merge(int, char**) { fail("'merge' is not implemented yet"); }
-int cmd_inspect(int, char**) { fail("'inspect' is not implemented yet"); }
+namespace {
+
+// Parses argv with one positional argument; nullopt after printing --help.
+std::optional<po::variables_map> parse(int argc, char** argv, const po::options_description& desc,
+                                       const char* positional, const char* command) {
+  po::options_description all;
+  all.add(desc);
+  all.add_options()(positional, po::value<std::string>());
+  po::positional_options_description pos;
+  pos.add(positional, 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    fail("{} (see loftlab {} --help)", e.what(), command);
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return std::nullopt;
+  }
+  if (!vm.count(positional)) fail("no {} given (see loftlab {} --help)", positional, command);
+  return vm;
+}
+
+// The per-tensor traces of a point as a table: tensor, values recorded, final value of each.
+results::Summary layer_table(const results::Record& r) {
+  using results::Column;
+  std::set<std::string> names;
+  for (const auto& [t, sets] : r.layers)
+    for (const auto& [k, v] : sets) names.insert(k);
+  results::Summary s;
+  s.columns.push_back({"tensor", Column::Kind::Text, {}});
+  s.columns.push_back({"values", Column::Kind::Int, {}});
+  for (const auto& k : names) s.columns.push_back({k, Column::Kind::Real, {}});
+  for (const auto& [t, sets] : r.layers) {
+    s.columns[0].values.emplace_back(t);
+    int64_t n = 0;
+    for (const auto& [k, v] : sets) n = std::max<int64_t>(n, static_cast<int64_t>(v.size()));
+    s.columns[1].values.emplace_back(n);
+    size_t c = 2;
+    for (const auto& k : names) {
+      auto it = sets.find(k);
+      bool has = it != sets.end() && !it->second.empty();
+      s.columns[c++].values.emplace_back(has ? it->second.back()
+                                             : std::numeric_limits<double>::quiet_NaN());
+    }
+  }
+  return s;
+}
+
+void print_point(const results::StoredPoint& p) {
+  const auto& r = p.record;
+  fmt::print("point {}\n  status   {}\n  seconds  {}\n  host     {}\n", p.id, r.status,
+             results::format_value(r.seconds), p.host);
+  if (!r.error.empty()) fmt::print("  error    {}\n", r.error);
+  auto width = [](const auto& map) {
+    size_t w = 0;
+    for (const auto& [k, v] : map) w = std::max(w, k.size());
+    return w;
+  };
+  fmt::print("\nparameters\n");
+  for (const auto& [k, v] : r.params)
+    fmt::print("  {:<{}}  {}\n", k, width(r.params), results::format_value(v));
+  fmt::print("\nmetrics\n");
+  if (r.metrics.empty()) fmt::print("  (none)\n");
+  for (const auto& [k, v] : r.metrics)
+    fmt::print("  {:<{}}  {}\n", k, width(r.metrics), results::format_value(v));
+  fmt::print("\nlayers: final value of each trace ({} tensors)\n", r.layers.size());
+  if (r.layers.empty())
+    fmt::print("  (none)\n");
+  else {
+    std::string table = results::format_table(layer_table(r));
+    for (size_t a = 0, b; (b = table.find('\n', a)) != std::string::npos; a = b + 1)
+      fmt::print("  {}\n", table.substr(a, b - a));
+  }
+  if (!r.train.empty()) {
+    fmt::print("\ntrain curves\n");
+    for (const auto& [k, v] : r.train)
+      fmt::print("  {:<{}}  {} values{}\n", k, width(r.train), v.size(),
+                 v.empty() ? "" : ", last " + results::format_value(v.back()));
+  }
+}
+
+}  // namespace
+
+int cmd_merge(int argc, char** argv) {
+  po::options_description desc(
+      "usage: loftlab merge DIR\n\n"
+      "Rebuilds DIR/results.h5 from the complete point files DIR/points/<id>.h5: every point's\n"
+      "group copied as is, plus the /summary table (one row per point, sorted by id). Written to\n"
+      "a temporary name and renamed; merging again gives the same content (apart from the\n"
+      "`created` attribute). Temporary files of killed writers are removed. Layout:\n"
+      "results/README.md.\n\noptions");
+  desc.add_options()("help,h", "show this help");
+  auto vm = parse(argc, argv, desc, "DIR", "merge");
+  if (!vm) return 0;
+  auto m = results::merge((*vm)["DIR"].as<std::string>());
+  fmt::print("merged {} point{} into {}\n", m.points, m.points == 1 ? "" : "s", m.file.string());
+  return 0;
+}
+
+int cmd_inspect(int argc, char** argv) {
+  std::vector<std::string> where;
+  std::string sort, point;
+  bool desc_order = false;
+  po::options_description desc(
+      "usage: loftlab inspect FILE [--where KEY=V[,V...] ...] [--sort KEY [--desc]]\n"
+      "       loftlab inspect FILE --point ID\n\n"
+      "Prints the summary of a results folder, results.h5 or point file as an aligned table\n"
+      "(one row per point: id, status, parameters, metrics; - where a point lacks a value), or\n"
+      "one point in detail: parameters, metrics, the final value of every per-tensor trace.\n"
+      "A results folder is read from its point files (current while a sweep runs).\n\noptions");
+  desc.add_options()("help,h", "show this help")(
+      "where,w", po::value(&where)->composing(),
+      "keep rows whose KEY equals V (or any of V1,V2,...); repeatable, all must hold; numbers "
+      "compare as printed, - matches a missing value")(
+      "sort,s", po::value(&sort), "order rows by KEY (numbers ascending, missing last)")(
+      "desc", po::bool_switch(&desc_order), "with --sort: descending")(
+      "point,p", po::value(&point), "print point ID in detail instead of the table");
+  auto vm = parse(argc, argv, desc, "FILE", "inspect");
+  if (!vm) return 0;
+  fs::path file = (*vm)["FILE"].as<std::string>();
+  if (vm->count("point")) {
+    if (!where.empty() || !sort.empty())
+      fail("--point prints one point; it does not combine with --where or --sort");
+    print_point(results::load_point(file, point));
+    return 0;
+  }
+  if (desc_order && sort.empty()) fail("--desc needs --sort KEY");
+  results::Summary all = results::load_summary(file);
+  results::Summary s = results::filter_rows(all, where);
+  if (!sort.empty()) results::sort_rows(s, sort, desc_order);
+  fmt::print("{}", results::format_table(s));
+  if (!where.empty()) fmt::print("({} of {} points)\n", s.rows(), all.rows());
+  return 0;
+}
+
 }  // namespace loft::cli

@@ -110,12 +110,21 @@ TEST_CASE("invalid ids and names are refused, naming them, and leave nothing beh
   r.metrics["rank"] = 1;
   REQUIRE_THROWS_WITH(write_point(dir.path, "a", r, {}), Contains("metric 'rank'"));
   r = ok;
+  r.metrics["error"] = 1;
+  REQUIRE_THROWS_WITH(write_point(dir.path, "a", r, {}), Contains("metric 'error'"));
+  r = ok;
   r.layers["a/b"]["residual_fro"] = {1};
   REQUIRE_THROWS_WITH(write_point(dir.path, "a", r, {}), Contains("tensor name 'a/b'"));
   r = ok;
   r.train["."] = {1};
   REQUIRE_THROWS_WITH(write_point(dir.path, "a", r, {}), Contains("train curve name '.'"));
   REQUIRE(completed_ids(dir.path).empty());
+  // Metrics live in their own group, so a metric may share a run attribute's name.
+  r = ok;
+  r.metrics["seconds"] = 2;
+  r.metrics["host"] = 3;
+  REQUIRE(read_point_file(write_point(dir.path, "fine", r, {})).record.metrics == r.metrics);
+  fs::remove(point_path(dir.path, "fine"));
   if (fs::exists(dir.path / "points")) REQUIRE(fs::is_empty(dir.path / "points"));
 }
 

@@ -59,10 +59,10 @@ void validate(const std::string& id, const Record& r) {
   }
   for (const auto& [k, v] : r.metrics) {
     check_name(k, "metric", id);
-    if (k == "id" || k == "status" || r.params.count(k))
+    if (k == "id" || k == "status" || k == "error" || r.params.count(k))
       fail(
           "point {}: metric '{}' has the name of a parameter or of a /summary column "
-          "(id, status); metrics and parameters share the summary table, rename one",
+          "(id, status, error); metrics and parameters share the summary table, rename one",
           id, k);
   }
   for (const auto& [tensor, sets] : r.layers) {

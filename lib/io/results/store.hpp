@@ -44,10 +44,10 @@ std::filesystem::path point_path(const std::filesystem::path& results_dir, const
 
 // Writes <results_dir>/points/<id>.h5 atomically (creating the folders) and returns its path.
 // An existing file for the id is replaced atomically. Throws loft::Error for an invalid id
-// (allowed: letters, digits, '_', '-', '.', not starting with '.'), a parameter or metric named
-// like a reserved attribute or a metric named like a parameter (they share the /summary table), a
-// tensor/dataset/metric name containing '/', or any I/O failure (the temporary file is removed
-// then).
+// (allowed: letters, digits, '_', '-', '.', not starting with '.'), a parameter named like a
+// reserved attribute, a metric named id/status/error or like a parameter (they share the
+// /summary table), a tensor/dataset/metric name containing '/', or any I/O failure (the
+// temporary file is removed then). Record.error is stored only when not empty.
 std::filesystem::path write_point(const std::filesystem::path& results_dir, const std::string& id,
                                   const Record& record, const PointMeta& meta);
 
