@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -149,6 +150,7 @@ class Llama2cSource final : public TensorSource {
 
   std::optional<LlamaConfig> config() const override { return config_; }
   std::string describe() const override { return spec_; }
+  void set_spec(std::string spec) { spec_ = std::move(spec); }
 
  private:
   MappedFile file_;
@@ -176,6 +178,38 @@ size_t llama2c_file_size(const LlamaConfig& c) {
 
 std::unique_ptr<TensorSource> open_llama2c(const std::filesystem::path& path) {
   return std::make_unique<Llama2cSource>(path);
+}
+
+std::filesystem::path models_dir() {
+  const char* env = std::getenv("LOFTLAB_MODELS");
+  return env && *env ? std::filesystem::path(env) : std::filesystem::path("results") / "models";
+}
+
+std::filesystem::path pretrained_checkpoint(const std::string& name) {
+  return models_dir() / name / "model.bin";
+}
+
+std::unique_ptr<TensorSource> open_pretrained(const std::string& name) {
+  namespace fs = std::filesystem;
+  if (name.empty() || name.find('/') != std::string::npos || name.starts_with("."))
+    fail("pretrained:{}: a model name is a plain folder name under {}", name,
+         models_dir().string());
+  for (const fs::path& p : {pretrained_checkpoint(name), models_dir() / (name + ".bin")})
+    if (fs::is_regular_file(p)) {
+      auto src = std::make_unique<Llama2cSource>(p);
+      src->set_spec("pretrained:" + name);
+      return src;
+    }
+  std::string present;
+  if (fs::is_directory(models_dir()))
+    for (const auto& e : fs::directory_iterator(models_dir()))
+      if (fs::is_regular_file(e.path() / "model.bin") || e.path().extension() == ".bin")
+        present += (present.empty() ? "" : ", ") + e.path().stem().string();
+  fail(
+      "pretrained:{}: no checkpoint at {} (models in {}: {}); pretrain one first (the pretrain "
+      "experiment, or `make run`), or set LOFTLAB_MODELS",
+      name, pretrained_checkpoint(name).string(), models_dir().string(),
+      present.empty() ? "none" : present);
 }
 
 void write_llama2c(const std::filesystem::path& path, const LlamaConfig& c,

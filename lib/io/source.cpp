@@ -18,13 +18,16 @@ struct SourceKind {
   std::unique_ptr<TensorSource> (*open)(std::string_view rest);
 };
 
-constexpr std::array<SourceKind, 4> kKinds{{
+constexpr std::array<SourceKind, 5> kKinds{{
     {"llama2c", "PATH", "a llama2.c version-0 checkpoint (.bin), tensors under Hugging Face names",
      [](std::string_view p) { return open_llama2c(std::string(p)); }},
     {"hf", "DIR",
      "a Hugging Face folder: config.json + model.safetensors or sharded with an index; F32, F16, "
      "BF16",
      [](std::string_view p) { return open_hf(std::string(p)); }},
+    {"pretrained", "NAME",
+     "a model loftlab pretrained: $LOFTLAB_MODELS or results/models, NAME/model.bin (llama2.c)",
+     [](std::string_view n) { return open_pretrained(std::string(n)); }},
     {"npy", "PATH", "one .npy file (tensor named by its stem) or a folder of them",
      [](std::string_view p) { return open_npy_source(std::string(p)); }},
     {"synthetic", "KIND[:opt=v...]",

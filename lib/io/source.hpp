@@ -40,7 +40,8 @@ class TensorSource {
   virtual std::string describe() const = 0;  // the spec it was opened from
 };
 
-// "llama2c:PATH", "hf:DIR", "npy:PATH" (file or folder), "synthetic:KIND[:opt=v...]".
+// "llama2c:PATH", "hf:DIR", "npy:PATH" (file or folder), "synthetic:KIND[:opt=v...]",
+// "pretrained:NAME" (a llama2.c checkpoint loftlab pretrained, see io/llama2c.hpp).
 std::unique_ptr<TensorSource> open_source(std::string_view spec);
 // One line per source kind ("  llama2c:PATH  description"), for --help texts and errors.
 std::string source_help();

@@ -3,6 +3,7 @@
 // GCC 12 flags Eigen's AVX-512 products with a false maybe-uninitialized warning.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 
@@ -221,4 +222,27 @@ TEST_CASE("sources: synthetic option errors name the option and the valid ones")
   CHECK_THROWS_WITH(io::open_source("synthetic:lowrank:shape=4x4:rank=5"),
                     Catch::Contains("rank=5"));
   CHECK_THROWS_WITH(io::open_source("synthetic:gaussian:std=abc"), Catch::Contains("not a number"));
+}
+
+TEST_CASE("sources: pretrained:NAME opens models_dir()/NAME/model.bin") {
+  TempDir dir("pretrained");
+  ::setenv("LOFTLAB_MODELS", dir.path().c_str(), 1);
+  CHECK(io::pretrained_checkpoint("tiny") == dir / "tiny" / "model.bin");
+  CHECK_THROWS_WITH(io::open_source("pretrained:tiny"), Catch::Contains("pretrained:tiny") &&
+                                                            Catch::Contains("none") &&
+                                                            Catch::Contains("pretrain"));
+  const auto c = tiny_config(true);
+  fs::create_directories(dir / "tiny");
+  io::write_llama2c(io::pretrained_checkpoint("tiny"), c, [&](const std::string& n) {
+    for (const auto& e : io::llama2c_layout(c))
+      if (e.name == n) return ramp(e.shape.size() == 2 ? e.shape[0] : 1, e.shape.back(), 0.1f);
+    return Matrix();
+  });
+  const auto src = io::open_source("pretrained:tiny");
+  CHECK(src->describe() == "pretrained:tiny");
+  CHECK(src->config()->dim == 8);
+  CHECK_THROWS_WITH(io::open_source("pretrained:other"),
+                    Catch::Contains("models in") && Catch::Contains("tiny"));
+  CHECK_THROWS_WITH(io::open_source("pretrained:../x"), Catch::Contains("plain folder name"));
+  ::unsetenv("LOFTLAB_MODELS");
 }
