@@ -1,0 +1,99 @@
+#pragma once
+// Initialisation methods for a quantised LoRA layer: given W (out x in), a quantizer q and a rank
+// r, choose the frozen base Q and the adapter factors A (r x in), B (out x r).
+//
+// The LoRA scale is explicit: s = lora_alpha / r, and every method returns factors with
+//     W ~= Q + s * B * A,
+// so a PEFT adapter with that lora_alpha reproduces the initialisation. Default alpha = r (s = 1,
+// PEFT's LoftQ convention); with another alpha the SVD factors are divided by sqrt(s) each.
+//
+// Methods (registry rows, methods()):
+//   lora    Q = W (no quantisation); A Kaiming-uniform as PEFT (a = sqrt(5): U(-1/sqrt(in),
+//           1/sqrt(in))), seeded; B = 0.
+//   qlora   Q = q(W); A, B as lora.
+//   loftq   LoftQ (arXiv 2310.08659) Alg. 1, quantise first: from B A = 0, for t = 1..T:
+//           Q_t = q(W - s B_{t-1} A_{t-1}); U S V^T = SVD_r(W - Q_t); B_t = U sqrt(S/s),
+//           A_t = sqrt(S/s) V^T. steps = 0 is qlora exactly.
+//   qpissa  SVD first (PiSSA / LQ-LoRA): B_0 A_0 from SVD_r(W), then the same alternation:
+//           Q_t = q(W - s B_{t-1} A_{t-1}), B_t A_t = SVD_r(W - Q_t). steps = 0 is QPiSSA
+//           (Q = q(W - B_0 A_0) with the PiSSA adapter).
+//
+// Trace, index t = 0..T (t = 0: after the first quantisation alone, i.e. (Q_1, B_0 A_0); t >= 1:
+// (Q_t, B_t A_t)), named as the datasets of results/README.md:
+//   residual_fro       ||W - Q_t - s B_t A_t||_F (accumulated in double)
+//   residual_rel       residual_fro / ||W||_F
+//   residual_vs_qlora  residual_fro / ||W - q(W)||_F (QLoRA's error; 1 at t = 0 for loftq)
+//   residual_nuclear   nuclear norm of the same error. With an SVD method that returns every
+//                      singular value (exact) it is free: the error's spectrum is the tail
+//                      beyond r. Otherwise it costs one more full SVD per step, so it is
+//                      computed only with Options::nuclear and is NaN where not computed.
+//   seconds            cumulative wall seconds since the method started
+// With stop_on_rise the alternation stops once residual_fro rises and returns the best state;
+// the trace then ends at that state, so its last entry always describes the returned Q, A, B.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/matrix.hpp"
+#include "lowrank/svd.hpp"
+#include "quant/quantizer.hpp"
+
+namespace loft::init {
+
+struct Options {
+  int steps = 1;              // T, alternating steps (loftq, qpissa)
+  uint64_t seed = 0;          // lora/qlora's A and the randomized SVD sketches
+  lowrank::SvdSpec svd;       // default "exact"
+  double lora_alpha = 0;      // <= 0 means alpha = rank (s = 1)
+  bool stop_on_rise = false;  // "stop = rise": keep the best step once the residual rises
+  bool nuclear = false;       // compute residual_nuclear even where it costs an extra SVD
+};
+
+struct Trace {
+  std::vector<double> residual_fro, residual_rel, residual_vs_qlora, residual_nuclear, seconds;
+  size_t size() const { return residual_fro.size(); }
+};
+
+struct Result {
+  Matrix Q;  // out x in, dequantised
+  Matrix A;  // r x in
+  Matrix B;  // out x r
+  int rank = 0;
+  double lora_alpha = 0;  // as used (rank when Options::lora_alpha <= 0)
+  double scale = 1;       // s = lora_alpha / rank
+  Trace trace;
+  int steps_run = 0;            // alternating steps computed (a rejected rising step included)
+  double bits_per_weight = 32;  // storage cost of Q (scales included); 32 for lora's float32 W
+};
+
+struct Method {
+  std::string_view name;
+  std::string_view description;
+  bool quantizes;   // uses the quantizer spec
+  bool uses_steps;  // uses Options::steps, svd and stop_on_rise
+  bool uses_seed;   // draws random numbers (Kaiming A; or the SVD when it is randomized)
+  Result (*run)(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& options);
+};
+
+const std::vector<Method>& methods();
+const Method& find_method(std::string_view name);  // throws listing the valid names
+
+// Runs one method. Throws for rank outside 1..min(out, in), steps < 0, NaN/Inf in w, or a
+// quantizer that cannot take w (e.g. its size not a multiple of the block).
+Result initialize(std::string_view method, ConstMatrixRef w, const quant::Spec& q, int rank,
+                  const Options& options = {});
+
+// ||a||_F and ||a - b||_F accumulated in double, the same for any thread count.
+double frobenius(ConstMatrixRef a);
+double frobenius_distance(ConstMatrixRef a, ConstMatrixRef b);
+// ||W - Q - s B A||_F recomputed from scratch (double precision products): the reference the
+// traces are checked against.
+double residual_reference(ConstMatrixRef w, ConstMatrixRef q, ConstMatrixRef b, ConstMatrixRef a,
+                          double s);
+
+// PEFT's default LoRA A: Kaiming-uniform with a = sqrt(5), i.e. U(-1/sqrt(in), 1/sqrt(in)),
+// drawn from derive_seed(seed, "lora_A").
+Matrix kaiming_uniform_a(int rank, int in, uint64_t seed);
+
+}  // namespace loft::init

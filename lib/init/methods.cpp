@@ -1,0 +1,217 @@
+// GCC 12 flags Eigen's AVX-512 matrix products with a false maybe-uninitialized warning.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The initialisation methods and their registry.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "common/error.hpp"
+#include "common/rng.hpp"
+#include "init/init.hpp"
+#include "lowrank/products.hpp"
+
+namespace loft::init {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+class Stopwatch {
+ public:
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+double nuclear_norm(const Eigen::VectorXf& values) {
+  double s = 0;
+  for (float v : values) s += v;
+  return s;
+}
+
+// What every method shares: the shape checks, the scale, and the trace bookkeeping.
+struct Run {
+  ConstMatrixRef w;
+  const quant::Spec& q;
+  int rank;
+  const Options& opt;
+  Result res;
+  Stopwatch clock;
+  double w_norm = 0;
+  double qlora_norm = kNaN;
+
+  Run(ConstMatrixRef w_, const quant::Spec& q_, int rank_, const Options& opt_)
+      : w(w_), q(q_), rank(rank_), opt(opt_) {
+    res.rank = rank;
+    res.lora_alpha = opt.lora_alpha > 0 ? opt.lora_alpha : rank;
+    res.scale = res.lora_alpha / rank;
+    w_norm = frobenius(w);
+  }
+
+  void record(double fro, double nuclear) {
+    Trace& t = res.trace;
+    t.residual_fro.push_back(fro);
+    t.residual_rel.push_back(w_norm > 0 ? fro / w_norm : kNaN);
+    t.residual_vs_qlora.push_back(qlora_norm > 0 ? fro / qlora_norm : kNaN);
+    t.residual_nuclear.push_back(nuclear);
+    t.seconds.push_back(clock.seconds());
+  }
+
+  void pop() {
+    Trace& t = res.trace;
+    for (auto* v :
+         {&t.residual_fro, &t.residual_rel, &t.residual_vs_qlora, &t.residual_nuclear, &t.seconds})
+      v->pop_back();
+  }
+
+  // B = U sqrt(S/s), A = sqrt(S/s) V^T, so that s B A = U S V^T.
+  void set_factors(const lowrank::TruncatedSvd& svd) {
+    const Eigen::VectorXf root = (svd.S.array() / float(res.scale)).sqrt();
+    res.B = svd.U * root.asDiagonal();
+    res.A = root.asDiagonal() * svd.V.transpose();
+  }
+};
+
+Result run_lora(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt) {
+  Run run(w, q, rank, opt);
+  run.res.Q = w;
+  run.res.B = Matrix::Zero(w.rows(), rank);
+  run.res.A = kaiming_uniform_a(rank, static_cast<int>(w.cols()), opt.seed);
+  if (!q.name.empty()) run.qlora_norm = frobenius_distance(w, quant::fake_quantize(q, w));
+  run.record(0.0, 0.0);
+  return std::move(run.res);
+}
+
+Result run_qlora(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt) {
+  Run run(w, q, rank, opt);
+  run.res.Q = quant::fake_quantize(q, w);
+  run.res.B = Matrix::Zero(w.rows(), rank);
+  run.res.A = kaiming_uniform_a(rank, static_cast<int>(w.cols()), opt.seed);
+  run.res.bits_per_weight = quant::bits_per_weight(q);
+  run.qlora_norm = frobenius_distance(w, run.res.Q);
+  const double nuclear = opt.nuclear ? nuclear_norm(lowrank::singular_values(w - run.res.Q)) : kNaN;
+  run.record(run.qlora_norm, nuclear);
+  return std::move(run.res);
+}
+
+// LoftQ and QPiSSA: the same alternation, started from B A = 0 or from the SVD of W.
+Result alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt,
+                 bool svd_first) {
+  Run run(w, q, rank, opt);
+  Result& res = run.res;
+  res.bits_per_weight = quant::bits_per_weight(q);
+  const float s = static_cast<float>(res.scale);
+  auto svd_seed = [&](int t) { return derive_seed(opt.seed, fmt::format("svd-step-{}", t)); };
+
+  Matrix m;  // W - s B A, what the next step quantises
+  if (svd_first) {
+    run.set_factors(lowrank::truncated_svd(opt.svd, w, rank, svd_seed(0)));
+    lowrank::subtract_product(w, s, res.B, res.A, m);
+  } else {
+    res.B = Matrix::Zero(w.rows(), rank);
+    res.A = Matrix::Zero(rank, w.cols());
+    m = w;
+  }
+  res.Q = quant::fake_quantize(q, m);
+  run.qlora_norm =
+      svd_first ? frobenius_distance(w, quant::fake_quantize(q, w)) : frobenius_distance(w, res.Q);
+  const double fro0 = frobenius_distance(m, res.Q);
+  // loftq's first SVD is of W - Q_1, the t = 0 error itself: its nuclear norm comes free then.
+  const bool free_first =
+      !svd_first && opt.steps >= 1 && lowrank::find_svd_method(opt.svd.name).all_values;
+  const double nuclear0 =
+      !free_first && opt.nuclear ? nuclear_norm(lowrank::singular_values(m - res.Q)) : kNaN;
+  run.record(fro0, nuclear0);
+
+  Matrix prev_q, prev_a, prev_b;
+  for (int t = 1; t <= opt.steps; ++t) {
+    if (opt.stop_on_rise) {
+      prev_q = res.Q;
+      prev_a = res.A;
+      prev_b = res.B;
+    }
+    if (t > 1) res.Q = quant::fake_quantize(q, m);
+    const Matrix r = w - res.Q;
+    const lowrank::TruncatedSvd svd = lowrank::truncated_svd(opt.svd, r, rank, svd_seed(t));
+    run.set_factors(svd);
+    lowrank::subtract_product(w, s, res.B, res.A, m);
+    const double fro = frobenius_distance(m, res.Q);
+    double nuclear = kNaN;
+    if (svd.all_values.size() > 0) {
+      nuclear = nuclear_norm(svd.all_values.tail(svd.all_values.size() - rank));
+      if (t == 1 && free_first) res.trace.residual_nuclear[0] = nuclear_norm(svd.all_values);
+    } else if (opt.nuclear) {
+      nuclear = nuclear_norm(lowrank::singular_values(m - res.Q));
+    }
+    run.record(fro, nuclear);
+    res.steps_run = t;
+    if (opt.stop_on_rise && fro > res.trace.residual_fro[t - 1]) {
+      run.pop();
+      res.Q = std::move(prev_q);
+      res.A = std::move(prev_a);
+      res.B = std::move(prev_b);
+      break;
+    }
+  }
+  return std::move(run.res);
+}
+
+Result run_loftq(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt) {
+  if (opt.steps == 0) return run_qlora(w, q, rank, opt);
+  return alternate(w, q, rank, opt, false);
+}
+
+Result run_qpissa(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt) {
+  return alternate(w, q, rank, opt, true);
+}
+
+std::string method_names() {
+  std::string out;
+  for (const auto& m : methods()) out += fmt::format("{}{}", out.empty() ? "" : ", ", m.name);
+  return out;
+}
+
+}  // namespace
+
+const std::vector<Method>& methods() {
+  static const std::vector<Method> table = {
+      {"lora", "no quantisation: Q = W, A Kaiming-uniform (PEFT), B = 0", false, false, true,
+       run_lora},
+      {"qlora", "Q = q(W), A Kaiming-uniform (PEFT), B = 0", true, false, true, run_qlora},
+      {"loftq",
+       "LoftQ Alg. 1: T alternating steps Q = q(W - sBA), BA = SVD_r(W - Q), quantise first", true,
+       true, true, run_loftq},
+      {"qpissa", "SVD first (PiSSA), then T alternating steps as loftq", true, true, true,
+       run_qpissa},
+  };
+  return table;
+}
+
+const Method& find_method(std::string_view name) {
+  for (const auto& m : methods())
+    if (m.name == name) return m;
+  fail("unknown initialisation method '{}' (valid: {})", name, method_names());
+}
+
+Result initialize(std::string_view method, ConstMatrixRef w, const quant::Spec& q, int rank,
+                  const Options& options) {
+  const Method& m = find_method(method);
+  const Eigen::Index k = std::min(w.rows(), w.cols());
+  if (k == 0) fail("{}: empty {}x{} matrix", method, w.rows(), w.cols());
+  if (rank < 1 || rank > k)
+    fail("{}: rank {} is out of range for a {}x{} matrix (valid: 1..{})", method, rank, w.rows(),
+         w.cols(), k);
+  if (options.steps < 0) fail("{}: steps = {} (valid: 0 or more)", method, options.steps);
+  if (!w.allFinite())
+    fail("{}: the {}x{} matrix has NaN or Inf entries", method, w.rows(), w.cols());
+  if (m.quantizes) quant::validate(q);
+  lowrank::find_svd_method(options.svd.name);  // a bad name fails before any work
+  return m.run(w, q, rank, options);
+}
+
+}  // namespace loft::init
