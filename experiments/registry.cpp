@@ -3,11 +3,15 @@
 
 #include "common/error.hpp"
 #include "experiments/experiment.hpp"
+#include "experiments/residual.hpp"
 
 namespace loft::exp {
 
 const std::vector<Experiment>& experiments() {
-  static const std::vector<Experiment> table = {};
+  // One row per experiment kind; add a row (and its file) to add a kind.
+  static const std::vector<Experiment> table = {
+      residual_experiment(),
+  };
   return table;
 }
 

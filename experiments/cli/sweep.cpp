@@ -1,7 +1,373 @@
-// loftlab sweep (placeholder until its module lands; the owner replaces this file).
+// loftlab sweep CONFIG: expand a sweep config into points, run the ones not yet complete (in
+// parallel, sharded, or across MPI ranks), store each through the results store, then merge.
+//
+// Who merges and who locks:
+//   plain run         locks the folder, runs every point, merges.
+//   --shard i/n       locks only its shard (<out>/.shards/i-of-n), so the n shards of a Slurm
+//                     array run side by side; it does not merge: `loftlab merge <out>` afterwards.
+//   mpirun -n K       rank 0 locks the folder for the whole job; rank r runs the points whose
+//                     index mod K is r; after a barrier rank 0 merges.
+// A failed point is stored with status "failed" and its message (never as complete), is retried
+// by the next run, and makes the sweep exit 1 after listing the failures.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <set>
+
 #include "common/error.hpp"
 #include "experiments/cli/commands.hpp"
+#include "experiments/experiment.hpp"
+#include "io/results/lock.hpp"
+#include "io/results/merge.hpp"
+#include "io/results/store.hpp"
+#include "sweep/config.hpp"
+#include "sweep/grid.hpp"
+#include "sweep/schedule.hpp"
+
+#ifdef LOFTLAB_HAVE_MPI
+// The C API only: MPI::MPI_C does not link OpenMPI's deprecated C++ bindings.
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+#endif
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
 
 namespace loft::cli {
-int cmd_sweep(int, char**) { fail("'sweep' is not implemented yet"); }
+namespace {
+
+struct Options {
+  std::string config;
+  std::vector<std::string> sets;
+  bool dry_run = false;
+  int jobs = 1;
+  int threads = 0;
+  std::optional<sweep::Shard> shard;
+  std::string out;
+};
+
+// The ranks of an MPI job, or one rank when not started by mpirun. MPI is initialised only
+// when the launcher says so (OMPI_COMM_WORLD_SIZE / PMI_SIZE), so a plain run never pays for it.
+class Ranks {
+ public:
+  Ranks() {
+    const char* size = std::getenv("OMPI_COMM_WORLD_SIZE");
+    if (!size) size = std::getenv("PMI_SIZE");
+    if (!size || std::atoi(size) <= 1) return;
+#ifdef LOFTLAB_HAVE_MPI
+    int provided = 0;
+    MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    mpi_ = true;
+#else
+    fail(
+        "started by an MPI launcher ({} ranks), but this loftlab was built without MPI; "
+        "install libopenmpi-dev and rebuild, or use --shard I/N",
+        size);
+#endif
+  }
+  ~Ranks() {
+#ifdef LOFTLAB_HAVE_MPI
+    if (mpi_) MPI_Finalize();
+#endif
+  }
+  Ranks(const Ranks&) = delete;
+  Ranks& operator=(const Ranks&) = delete;
+
+  bool mpi() const {
+    return mpi_;
+  }
+  // Set once the ranks start acting together: an error after that must end the whole job.
+  mutable bool collective = false;
+  int rank() const {
+    return rank_;
+  }
+  int size() const {
+    return size_;
+  }
+
+  void barrier() const {
+#ifdef LOFTLAB_HAVE_MPI
+    if (mpi_) MPI_Barrier(MPI_COMM_WORLD);
+#endif
+  }
+  // Rank 0's text to every rank.
+  std::string broadcast(std::string text) const {
+#ifdef LOFTLAB_HAVE_MPI
+    if (!mpi_) return text;
+    int n = static_cast<int>(text.size());
+    MPI_Bcast(&n, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    text.resize(static_cast<size_t>(n));
+    MPI_Bcast(text.data(), n, MPI_CHAR, 0, MPI_COMM_WORLD);
+#endif
+    return text;
+  }
+  long sum(long v) const {
+#ifdef LOFTLAB_HAVE_MPI
+    long total = v;
+    if (mpi_) MPI_Allreduce(&v, &total, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
+    return total;
+#else
+    return v;
+#endif
+  }
+  // An error on one rank would leave the others waiting at a barrier: end the whole job.
+  [[noreturn]] void abort(const std::string& message) const {
+    fmt::print(stderr, "loftlab sweep: error (rank {} of {}): {}\n", rank_, size_, message);
+#ifdef LOFTLAB_HAVE_MPI
+    MPI_Abort(MPI_COMM_WORLD, 1);
+#endif
+    std::exit(1);
+  }
+
+ private:
+  bool mpi_ = false;
+  int rank_ = 0, size_ = 1;
+};
+
+std::optional<Options> parse_options(int argc, char** argv) {
+  Options o;
+  std::string shard;
+  po::options_description desc(
+      "usage: loftlab sweep CONFIG [--set SECTION.KEY=V1,V2 ...] [--dry-run] [--jobs N]\n"
+      "                    [--shard I/N] [--out DIR]\n\n"
+      "Runs (or resumes) the sweep CONFIG: every point whose results/<name>/points/<id>.h5 is not\n"
+      "complete, then merges them into results/<name>/results.h5. Relative paths inside the\n"
+      "config (source = hf:DIR, npy:PATH) are opened relative to the current directory, like\n"
+      "results/. Under `mpirun -n K` the ranks share the points and rank 0 merges.\n\noptions");
+  desc.add_options()("help,h", "show this help")(
+      "set", po::value(&o.sets)->composing(),
+      "override a config key, repeatable: grid.KEY=V1,V2 (a grid axis) or KEY=V (top level, "
+      "e.g. name=x); replaces the key wherever the file had it")(
+      "dry-run,n", po::bool_switch(&o.dry_run),
+      "list the points (id, parameters, complete or to run) and counts; run nothing")(
+      "jobs,j", po::value(&o.jobs)->default_value(1),
+      "points run in parallel; OpenMP threads are shared among them, results do not change")(
+      "threads", po::value(&o.threads)->default_value(0),
+      "OpenMP threads in all (0: OMP_NUM_THREADS or every core)")(
+      "shard", po::value(&shard),
+      "I/N: run only the points whose index (in the id-sorted list) mod N is I; no merge")(
+      "out,o", po::value(&o.out), "results folder (default: results/<name>)");
+  po::options_description hidden;
+  hidden.add_options()("config", po::value(&o.config));
+  po::options_description all;
+  all.add(desc).add(hidden);
+  po::positional_options_description pos;
+  pos.add("config", 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    fail("{} (see loftlab sweep --help)", e.what());
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\nexperiments:\n";
+    for (const auto& e : exp::experiments()) {
+      fmt::print("  {:<10} {}\n", e.name, e.description);
+      for (const auto& k : e.keys)
+        fmt::print("      {:<10} {} ({})\n", k.name, k.help,
+                   k.default_value.empty() ? "required" : "default " + k.default_value);
+    }
+    return std::nullopt;
+  }
+  if (o.config.empty()) fail("no CONFIG given (usage: loftlab sweep CONFIG; see --help)");
+  if (o.jobs < 1) fail("--jobs {}: must be at least 1", o.jobs);
+  if (o.threads < 0) fail("--threads {}: must be 0 (all) or more", o.threads);
+  if (vm.count("shard")) o.shard = sweep::parse_shard(shard);
+  return o;
+}
+
+std::vector<sweep::KeyDefault> key_defaults(const exp::Experiment& e) {
+  std::vector<sweep::KeyDefault> out;
+  for (const auto& k : e.keys) out.push_back({k.name, k.default_value});
+  return out;
+}
+
+bool is_complete(const fs::path& dir, const std::string& id) {
+  const auto file = results::point_path(dir, id);
+  if (!fs::exists(file)) return false;
+  return results::read_point_header(file, id).record.status == "complete";
+}
+
+std::string value_text(const results::Value& v) {
+  return std::visit([](const auto& x) { return fmt::format("{}", x); }, v);
+}
+
+// The dry-run listing: one aligned row per point with every parameter as a column.
+void print_points(const sweep::Expansion& ex, const fs::path& dir, const std::vector<bool>& mine,
+                  const std::string& header) {
+  std::set<std::string> keys;
+  for (const auto& p : ex.points)
+    for (const auto& [k, v] : p.params)
+      if (k != "experiment") keys.insert(k);
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"#", "id", "status"});
+  rows[0].insert(rows[0].end(), keys.begin(), keys.end());
+  size_t complete = 0, todo = 0;
+  for (size_t i = 0; i < ex.points.size(); ++i) {
+    const auto& p = ex.points[i];
+    const bool done = is_complete(dir, p.id);
+    complete += done;
+    todo += !done && mine[i];
+    std::vector<std::string> row = {std::to_string(i), p.id,
+                                    done      ? "complete"
+                                    : mine[i] ? "to run"
+                                              : "other shard"};
+    for (const auto& k : keys) row.push_back(p.params.count(k) ? value_text(p.params.at(k)) : "-");
+    rows.push_back(std::move(row));
+  }
+  std::vector<size_t> width(rows[0].size(), 0);
+  for (const auto& r : rows)
+    for (size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
+  fmt::print("{}\n", header);
+  fmt::print("{} grid combinations -> {} points; {} complete, {} to run\n\n", ex.combinations,
+             ex.points.size(), complete, todo);
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t c = 0; c < r.size(); ++c) line += fmt::format("{:<{}}  ", r[c], width[c]);
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    fmt::print("{}\n", line);
+  }
+}
+
+// Atomic write: readers (and a concurrent shard writing the same text) never see half a file.
+void write_text_atomic(const fs::path& file, const std::string& text) {
+  fs::create_directories(file.parent_path());
+  const auto tmp = file.parent_path() / fmt::format(".{}.tmp.{}.{}", file.filename().string(),
+                                                    results::host_name(), ::getpid());
+  {
+    std::ofstream out(tmp);
+    out << text;
+    out.close();
+    if (!out) fail("cannot write '{}' (disk full? permissions?)", tmp.string());
+  }
+  fs::rename(tmp, file);
+}
+
+int run_sweep(const Options& o, const Ranks& ranks) {
+  if (ranks.mpi() && o.shard)
+    fail("--shard and mpirun both split the points; use one (mpirun -n {} already runs {} shards)",
+         ranks.size(), ranks.size());
+  const auto config = sweep::read_config(o.config, o.sets);
+  const exp::Experiment* experiment = nullptr;
+  try {
+    experiment = &exp::find_experiment(config.experiment);
+  } catch (const Error& e) {
+    fail("{}: {}", config.path, e.what());
+  }
+  const auto ex = sweep::expand(config, key_defaults(*experiment), experiment->normalise);
+  const fs::path dir = o.out.empty() ? fs::path("results") / config.name : fs::path(o.out);
+  const sweep::Shard shard =
+      ranks.mpi() ? sweep::Shard{ranks.rank(), ranks.size()} : o.shard.value_or(sweep::Shard{});
+  std::vector<bool> mine(ex.points.size(), false);
+  std::vector<sweep::Point> selected;
+  for (auto i : sweep::shard_indices(ex.points.size(), shard)) {
+    mine[i] = true;
+    selected.push_back(ex.points[i]);
+  }
+  const bool lead = ranks.rank() == 0;
+  ranks.collective = !o.dry_run;
+  if (o.dry_run) {
+    if (lead)
+      print_points(
+          ex, dir, mine,
+          fmt::format(
+              "sweep '{}' (experiment {}) -> {}{}", config.name, config.experiment, dir.string(),
+              o.shard ? fmt::format(", shard {}/{}", shard.index, shard.count) : std::string()));
+    return 0;
+  }
+
+  // Lock: the whole folder, or (--shard) this shard; under MPI rank 0 holds it for the job.
+  std::optional<results::SweepLock> lock;
+  if (lead) {
+    std::string refused;
+    try {
+      lock.emplace(o.shard ? dir / ".shards" / fmt::format("{}-of-{}", shard.index, shard.count)
+                           : dir);
+    } catch (const Error& e) {
+      refused = e.what();
+    }
+    if (ranks.broadcast(refused).size()) fail("{}", refused);
+  } else if (auto refused = ranks.broadcast(""); !refused.empty()) {
+    return 1;  // rank 0 prints why
+  }
+  const std::string expanded = sweep::to_ini(config);
+  if (lead) {
+    results::remove_stale_temps(dir);
+    write_text_atomic(dir / "config.ini", expanded);
+  }
+  ranks.barrier();
+
+  sweep::Hooks hooks;
+  hooks.is_complete = [&](const sweep::Point& p) { return is_complete(dir, p.id); };
+  hooks.run = [&](const sweep::Point& p, const sweep::PointContext& pc) {
+    exp::Context ctx;
+    ctx.threads = pc.threads;
+    ctx.progress = pc.progress;
+    return experiment->run(p.params, ctx);
+  };
+  const results::PointMeta meta{config.name, expanded};
+  hooks.store = [&](const sweep::Point& p, const results::Record& r) {
+    results::write_point(dir, p.id, r, meta);
+  };
+  sweep::RunOptions ro;
+  ro.jobs = o.jobs;
+  ro.threads = o.threads;
+  ro.progress = lead && ::isatty(STDERR_FILENO);
+  sweep::RunReport report;
+  report = sweep::run_points(selected, ro, hooks);
+  for (const auto& f : report.failures)
+    fmt::print(stderr, "loftlab sweep: point {} failed: {}\n", f.id, f.message);
+
+  const long failed = ranks.sum(static_cast<long>(report.failures.size()));
+  const long ran = ranks.sum(static_cast<long>(report.ran));
+  const long skipped = ranks.sum(static_cast<long>(report.skipped));
+  ranks.barrier();  // every rank's points are on disk before rank 0 merges
+  if (!lead) return failed ? 1 : 0;
+  std::string merged;
+  if (!o.shard) {
+    const auto m = results::merge(dir);
+    merged = fmt::format("; merged {} points into {}", m.points, m.file.string());
+  } else {
+    merged = fmt::format("; shard {}/{} done (merge with: loftlab merge {})", shard.index,
+                         shard.count, dir.string());
+  }
+  fmt::print("sweep '{}': ran {} points ({} failed), {} already complete, in {}{}\n", config.name,
+             ran, failed, skipped, sweep::format_duration(report.seconds), merged);
+  if (failed) {
+    fmt::print(stderr,
+               "loftlab sweep: {} point(s) failed (stored with status 'failed'; a re-run retries "
+               "them){}\n",
+               failed, ranks.mpi() ? " - see each rank's messages above" : ":");
+    for (const auto& f : report.failures) fmt::print(stderr, "  {}\n", f.id);
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int cmd_sweep(int argc, char** argv) {
+  const auto options = parse_options(argc, argv);
+  if (!options) return 0;
+  Ranks ranks;
+  try {
+    return run_sweep(*options, ranks);
+  } catch (const std::exception& e) {
+    if (!ranks.mpi()) throw;
+    if (ranks.collective) ranks.abort(e.what());
+    // Config errors happen on every rank alike, before the ranks meet: say it once.
+    if (ranks.rank() == 0) fmt::print(stderr, "loftlab sweep: error: {}\n", e.what());
+    return 1;
+  }
+}
+
 }  // namespace loft::cli
