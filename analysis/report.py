@@ -49,11 +49,12 @@ SECTIONS = [
     ("Error reduction vs QLoRA (PiSSA Tables 4/8)", [
         Item("table", "error_reduction_nuclear", "Error reduction per projection (nuclear)",
              lambda r: tables.error_reduction_table(r.tensors, norm="nuclear", params=r.params),
-             "needs per-tensor residual_nuclear traces of a low-rank method and a QLoRA "
-             "reference"),
+             "needs per-tensor residual_nuclear traces of tensors named by projection type "
+             "(q_proj ... down_proj) for a low-rank method and for qlora"),
         Item("table", "error_reduction_fro", "Error reduction per projection (Frobenius)",
              lambda r: tables.error_reduction_table(r.tensors, norm="fro", params=r.params),
-             "needs per-tensor residual_fro traces and a QLoRA reference"),
+             "needs per-tensor residual_fro traces of tensors named by projection type, "
+             "for a low-rank method and for qlora"),
         Item("plot", "error_reduction_vs_rank", "Error reduction against rank",
              lambda r, p: plots.error_reduction_vs_rank(r.points, p),
              "needs metric err_reduction_nuclear at one or more ranks"),

@@ -201,8 +201,6 @@ def grid_table(df: pd.DataFrame, *, rows, col: str, value: str, fmt: str, title:
             if vals:
                 values[i, j] = float(np.mean(vals)) * scale
                 cells[i][j] = fmt.format(values[i, j])
-    if extras and not note:
-        note = "Rows also split by: " + ", ".join(extras) + "."
     return Table(title=title, index_names=rkeys, rows=[tuple(label(x) for x in k)
                                                        for k in key_list],
                  columns=[label(c) for c in col_vals], cells=cells, values=values, note=note,
@@ -239,23 +237,30 @@ def residual_table(points: pd.DataFrame, *, by: str = "T", value: str = "mean_re
                       note=_seeds_note(df))
 
 
+def tensor_reductions(tensors: pd.DataFrame, *, norm: str = "nuclear",
+                      params=()) -> pd.DataFrame:
+    """Per point x tensor of the low-rank methods: column `reduction` = 1 - err / err_QLoRA of
+    that tensor (norm "nuclear" or "fro"); empty when no reference can be found."""
+    name = "residual_nuclear" if norm == "nuclear" else "residual_fro"
+    df = complete(tensors)
+    if df.empty or name not in df or "method" not in df:
+        return pd.DataFrame()
+    df = with_T(df[df[name].notna()])
+    df = attach_qlora_reference(df, name, params)
+    df = df[(df["method"] != "qlora") & df["ref"].notna()]
+    return df.assign(reduction=1.0 - df[name] / df["ref"])
+
+
 def error_reduction_table(tensors: pd.DataFrame, *, norm: str = "nuclear", params=()) -> Table | None:
     """PiSSA's error-reduction ratio 1 - ||W - Q - sBA|| / ||W - q(W)|| (in %), per projection
     type averaged over layers; rows quant x method x T (x rank when it varies)."""
-    name = f"residual_{norm}" if norm != "fro" else "residual_fro"
-    df = complete(tensors)
-    if df.empty or name not in df or "proj" not in df:
+    df = tensor_reductions(tensors, norm=norm, params=params)
+    if df.empty or "proj" not in df or df["proj"].isna().all():
         return None
-    df = with_T(df[df[name].notna() & df["proj"].notna()])
-    df = attach_qlora_reference(df, name, params)
-    df = df[(df["method"] != "qlora") & df["ref"].notna()]
-    if df.empty:
-        return None
-    df = df.assign(reduction=1.0 - df[name] / df["ref"])
+    df = df[df["proj"].notna()]
     cols = [p for p in PROJECTIONS if p in set(df["proj"])]
     # "all": the mean over every tensor, the single number the PiSSA text quotes.
-    df_all = df.assign(proj="all")
-    both = pd.concat([df, df_all], ignore_index=True)
+    both = pd.concat([df, df.assign(proj="all")], ignore_index=True)
     t = grid_table(both, rows=["quant", "method", "T"], col="proj", value="reduction",
                    fmt="{:.1f}", scale=100.0, params=list(params) + ["rank"],
                    title=f"Error reduction vs QLoRA ({'nuclear' if norm == 'nuclear' else 'Frobenius'}"
@@ -265,7 +270,7 @@ def error_reduction_table(tensors: pd.DataFrame, *, norm: str = "nuclear", param
     t.columns = order
     t.cells = [[r[i] for i in idx] for r in t.cells]
     t.values = t.values[:, idx]
-    t.note = " ".join(x for x in [t.note, _seeds_note(df),
+    t.note = " ".join(x for x in [_seeds_note(df),
                                   "1 - err / err_QLoRA for the same tensor and quantizer."] if x)
     return t
 

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The paper reproductions (REPRODUCING.md): run each sweeps/repro_*.ini, then write its report.
+#
+#   ./sweeps/reproduce.sh build/loftlab full     # make reproduce: every reproduction in full
+#   ./sweeps/reproduce.sh build/loftlab quick    # make reproduce-quick: a ~10-minute subset
+#
+# Results go to results/<name>/ (quick: results/<name>_quick/, so the two never mix), reports to
+# results/<name>[_quick]/report/report.md. A re-run resumes: complete points are skipped. A
+# reproduction whose experiment this build cannot run yet (its dry run fails) is reported as
+# skipped with the reason, and the script then exits 1. JOBS (default 2) points run at once.
+set -uo pipefail
+
+usage() { echo "usage: $0 LOFTLAB full|quick   (e.g. $0 build/loftlab quick)" >&2; exit 2; }
+[ $# -eq 2 ] || usage
+case "$2" in full|quick) mode=$2 ;; *) usage ;; esac
+loftlab=$(realpath "$1" 2>/dev/null) || { echo "reproduce: no loftlab at '$1' (run make first)" >&2; exit 2; }
+[ -x "$loftlab" ] || { echo "reproduce: '$1' is not an executable loftlab (run make first)" >&2; exit 2; }
+cd "$(dirname "$0")/.." || exit 2   # configs name ../shared/data relative to the repository root
+py=/usr/bin/python3
+jobs=${JOBS:-2}
+
+if [ ! -f ../shared/data/stories260K.bin ] || [ ! -d ../shared/data/stories260K-hf ]; then
+  echo "reproduce: ../shared/data/stories260K{.bin,-hf} not found: every reproduction runs on the" >&2
+  echo "real stories260K weights (../shared/data/README.md says where they come from)." >&2
+  exit 1
+fi
+
+# name | extra sweep options in quick mode (full mode runs the config as written)
+repros=(
+  "repro_loftq_discrepancy|--set grid.rank=8"
+  "repro_pissa_error_reduction|"
+  "repro_loftq_table5|--set train_steps=100 --set grid.seed=0"
+  "repro_t_ablation|--set train_steps=100 --set grid.seed=0 --set grid.steps=0,1,5"
+)
+
+status=0
+summary=()
+for row in "${repros[@]}"; do
+  name=${row%%|*}
+  quick_opts=${row#*|}
+  config=sweeps/$name.ini
+  opts=()
+  out=$name
+  if [ "$mode" = quick ]; then
+    out=${name}_quick
+    # shellcheck disable=SC2206  # the options are words by design
+    opts=(--set "name=$out" $quick_opts)
+  fi
+  echo "== $name ($mode): $config -> results/$out/"
+  if ! dry=$("$loftlab" sweep "$config" "${opts[@]}" --dry-run 2>&1); then
+    echo "   skipped: this build cannot run it yet:"
+    echo "$dry" | tail -n 3 | sed 's/^/     /'
+    summary+=("$name: SKIPPED ($(echo "$dry" | tail -n 1 | cut -c1-150))")
+    status=1
+    continue
+  fi
+  echo "$dry" | tail -n 1 | sed 's/^/   /'
+  start=$(date +%s)
+  if ! "$loftlab" sweep "$config" "${opts[@]}" --jobs "$jobs"; then
+    summary+=("$name: FAILED (loftlab sweep exited non-zero; re-run to resume)")
+    status=1
+    continue
+  fi
+  secs=$(( $(date +%s) - start ))
+  if ! "$py" analysis/report.py "results/$out" --out "results/$out/report"; then
+    summary+=("$name: sweep done in ${secs}s, report FAILED")
+    status=1
+    continue
+  fi
+  summary+=("$name: done in ${secs}s -> results/$out/report/report.md")
+done
+
+echo
+echo "== reproductions ($mode)"
+printf '   %s\n' "${summary[@]}"
+exit $status
