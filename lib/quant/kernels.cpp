@@ -7,6 +7,10 @@
 #include <cstring>
 
 #include "common/error.hpp"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include "quant/packing.hpp"
 #include "quant/registry.hpp"
 
@@ -122,6 +126,50 @@ void encode_fast(std::span<const float> x, std::size_t B, int bits, std::vector<
   if (bad) fail_nonfinite(x);
 }
 
+// out[i] = table[code i] for a run of 2- or 4-bit codes (n a multiple of 8, byte aligned);
+// returns false if a code is >= valid. AVX-512: a 16-entry table is one register, and
+// vpermps looks up 16 codes at once; elsewhere, a plain loop.
+bool decode_lut16(const uint8_t* bytes, int bits, std::size_t n, const float* table, int valid,
+                  float* out) {
+  std::size_t i = 0;
+  bool ok = true;
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+  const __m512 tab = _mm512_loadu_ps(table);
+  const __m512i limit = _mm512_set1_epi32(valid);
+  __mmask16 bad = 0;
+  if (bits == 4) {
+    const __m128i low = _mm_set1_epi8(0x0f);
+    for (; i + 16 <= n; i += 16) {
+      const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(bytes + i / 2));
+      const __m128i lo = _mm_and_si128(b, low), hi = _mm_and_si128(_mm_srli_epi16(b, 4), low);
+      const __m512i idx = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi));
+      bad |= _mm512_cmpge_epi32_mask(idx, limit);
+      _mm512_storeu_ps(out + i, _mm512_permutexvar_ps(idx, tab));
+    }
+  } else if (bits == 2) {
+    const __m512i shifts =
+        _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i mask = _mm512_set1_epi32(3);
+    for (; i + 16 <= n; i += 16) {
+      uint32_t word;
+      std::memcpy(&word, bytes + i / 4, sizeof word);
+      const __m512i idx = _mm512_and_si512(
+          _mm512_srlv_epi32(_mm512_set1_epi32(static_cast<int>(word)), shifts), mask);
+      bad |= _mm512_cmpge_epi32_mask(idx, limit);
+      _mm512_storeu_ps(out + i, _mm512_permutexvar_ps(idx, tab));
+    }
+  }
+  ok = bad == 0;
+#endif
+  for (; i < n; ++i) {
+    const uint32_t c =
+        bits == 4 ? (bytes[i / 2] >> (4 * (i % 2))) & 15u : (bytes[i / 4] >> (2 * (i % 4))) & 3u;
+    ok &= c < static_cast<uint32_t>(valid);
+    out[i] = table[c];
+  }
+  return ok;
+}
+
 }  // namespace
 
 // ---- table quantizers: nearest codebook level of x / scale ----
@@ -130,8 +178,8 @@ void quantize_table(const Quantizer& row, const Spec& spec, std::span<const floa
                     Quantized& out, Kernel kernel) {
   const Nearest& book = *row.codebook;
   const std::size_t B = spec.block;
-  out.scales.assign(x.size() / B, 0.0f);
-  out.codes.assign(packed_bytes(x.size(), spec.bits), 0);
+  out.scales.resize(x.size() / B);
+  out.codes.resize(packed_bytes(x.size(), spec.bits));  // every byte is written
   auto prepare = [&](std::size_t b, std::span<const float> blk) {
     return block_scale(spec, blk, out.scales[b]);
   };
@@ -174,8 +222,14 @@ void dequantize_table(const Quantizer& row, const Quantized& q, std::span<const 
   for (std::ptrdiff_t b = 0; b < nbl; ++b) {
     const float s = scales[b];
     // Per-block table of level * scale: the same float product the reference computes.
-    alignas(64) std::array<float, 256> scaled{};
-    for (int c = 0; c < ncodes; ++c) scaled[c] = c < nl ? levels[c] * s : 0.0f;
+    // (At least 16 entries: the AVX-512 lookup loads a whole register.)
+    alignas(64) std::array<float, 256> scaled;
+    for (int c = 0; c < std::max(ncodes, 16); ++c) scaled[c] = c < nl ? levels[c] * s : 0.0f;
+    if (bits <= 4 && bits % 2 == 0) {
+      bad |= !decode_lut16(q.codes.data() + b * B * bits / 8, bits, B, scaled.data(), nl,
+                           out.data() + b * B);
+      continue;
+    }
     alignas(64) std::array<uint8_t, kChunk> c;
     for (std::size_t off = 0; off < B; off += kChunk) {
       const std::size_t n = std::min(kChunk, B - off);
@@ -229,9 +283,9 @@ void quantize_affine(const Quantizer& row, const Spec& spec, std::span<const flo
                      Quantized& out, Kernel kernel) {
   const std::size_t B = spec.block;
   const int levels = 1 << spec.bits;
-  out.scales.assign(x.size() / B, 0.0f);
-  out.zero_points.assign(x.size() / B, 0);
-  out.codes.assign(packed_bytes(x.size(), spec.bits), 0);
+  out.scales.resize(x.size() / B);
+  out.zero_points.resize(x.size() / B);
+  out.codes.resize(packed_bytes(x.size(), spec.bits));  // every byte is written
   auto prepare = [&](std::size_t b, std::span<const float> blk) {
     Affine a;
     if (!affine_params(blk, levels, a)) return false;

@@ -7,6 +7,10 @@
 
 #include "common/error.hpp"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace loft::quant {
 
 Nearest::Nearest(std::vector<float> levels) : levels_(std::move(levels)) {
@@ -55,11 +59,26 @@ void Nearest::codes(std::span<const float> y, std::span<uint8_t> out) const {
   const float* t = thresholds_.data();
   const int nt = static_cast<int>(thresholds_.size());
   if (nt <= 15) {
-    // Few levels: count thresholds below y, branch-free; the compiler vectorises over i.
-    for (std::size_t i = 0; i < n; ++i) {
-      int c = 0;
-      for (int j = 0; j < nt; ++j) c += y[i] > t[j];
-      out[i] = static_cast<uint8_t>(c);
+    const float* v = y.data();
+    std::size_t i0 = 0;
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+    // 16 values per register; each threshold below y adds 1 to its lane.
+    __m512 thr[15];
+    for (int j = 0; j < nt; ++j) thr[j] = _mm512_set1_ps(t[j]);
+    const __m512i one = _mm512_set1_epi32(1);
+    for (; i0 + 16 <= n; i0 += 16) {
+      const __m512 yv = _mm512_loadu_ps(v + i0);
+      __m512i c = _mm512_setzero_si512();
+      for (int j = 0; j < nt; ++j)
+        c = _mm512_mask_add_epi32(c, _mm512_cmp_ps_mask(yv, thr[j], _CMP_GT_OQ), c, one);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out.data() + i0), _mm512_cvtepi32_epi8(c));
+    }
+#endif
+    // Portable: thresholds outermost so that the inner loop runs over contiguous values.
+    for (std::size_t i = i0; i < n; ++i) out[i] = 0;
+    for (int j = 0; j < nt; ++j) {
+      const float tj = t[j];
+      for (std::size_t i = i0; i < n; ++i) out[i] += v[i] > tj ? 1 : 0;
     }
   } else {
     // Many levels: branch-free binary search over the padded thresholds.
