@@ -36,10 +36,14 @@ TEST_CASE("a lock whose holder was killed does not block the next sweep") {
   REQUIRE(child >= 0);
   if (child == 0) {
     close(ready[0]);
-    SweepLock l(dir.path);
-    char c = 1;
-    if (write(ready[1], &c, 1) != 1) _exit(1);
-    for (;;) pause();
+    try {  // never return into Catch from the child
+      SweepLock l(dir.path);
+      char c = 1;
+      if (write(ready[1], &c, 1) != 1) _exit(1);
+      for (;;) pause();
+    } catch (...) {
+      _exit(1);
+    }
   }
   close(ready[1]);
   char c = 0;

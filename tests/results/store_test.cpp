@@ -189,11 +189,15 @@ TEST_CASE("SIGKILL at an arbitrary moment never leaves a partial point file") {
   pid_t child = fork();
   REQUIRE(child >= 0);
   if (child == 0) {
-    Record big = sample_record("loftq", 2);
-    big.layers["model.big.weight"]["residual_fro"].assign(200000, 1.0);
-    for (int i = 0;; ++i) {
-      big.metrics["i"] = i;
-      write_point(dir.path, fmt::format("p{}", i), big, {});
+    try {  // never return into Catch from the child
+      Record big = sample_record("loftq", 2);
+      big.layers["model.big.weight"]["residual_fro"].assign(200000, 1.0);
+      for (int i = 0;; ++i) {
+        big.metrics["i"] = i;
+        write_point(dir.path, fmt::format("p{}", i), big, {});
+      }
+    } catch (...) {
+      _exit(1);
     }
   }
   // Let it write a few points, then kill it wherever it is.

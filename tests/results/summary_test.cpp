@@ -101,3 +101,13 @@ TEST_CASE("format_table aligns columns: text left, numbers right, - for NaN") {
   REQUIRE(format_value(int64_t{-3}) == "-3");
   REQUIRE(format_value(std::string("x")) == "x");
 }
+
+TEST_CASE("a parameter that is text in some point makes a text column, numbers kept exact") {
+  StoredPoint a{"a", "", {}}, b{"b", "", {}}, c{"c", "", {}};
+  a.record.params["lr"] = 0.000123456789;
+  b.record.params["lr"] = std::string("auto");
+  c.record.params["lr"] = int64_t{3};
+  Summary s = build_summary({a, b, c});
+  REQUIRE(s.column("lr").kind == Column::Kind::Text);
+  REQUIRE(s.column("lr").values == std::vector<Value>{"0.000123456789", "auto", "3"});
+}

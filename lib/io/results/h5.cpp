@@ -29,6 +29,12 @@ std::string hdf5_message() {
   fail("{}: {}", what, hdf5_message());
 }
 
+// Iteration callback body shared by links and attributes: collect the names.
+herr_t append_name(const char* name, void* out) {
+  static_cast<std::vector<std::string>*>(out)->emplace_back(name);
+  return 0;
+}
+
 }  // namespace
 
 Handle::Handle(hid_t id, Closer closer, std::string_view what) : id_(id), closer_(closer) {
@@ -113,9 +119,8 @@ std::vector<std::string> children(hid_t group, std::string_view where) {
   hsize_t idx = 0;
   check(H5Literate(
             group, H5_INDEX_NAME, H5_ITER_INC, &idx,
-            [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
-              static_cast<std::vector<std::string>*>(out)->emplace_back(name);
-              return 0;
+            [](hid_t, const char* name, const H5L_info_t*, void* out) {
+              return append_name(name, out);
             },
             &names),
         fmt::format("{}: cannot list group", where));
@@ -212,9 +217,8 @@ std::vector<std::string> attr_names(hid_t obj, std::string_view where) {
   hsize_t idx = 0;
   check(H5Aiterate2(
             obj, H5_INDEX_NAME, H5_ITER_INC, &idx,
-            [](hid_t, const char* name, const H5A_info_t*, void* out) -> herr_t {
-              static_cast<std::vector<std::string>*>(out)->emplace_back(name);
-              return 0;
+            [](hid_t, const char* name, const H5A_info_t*, void* out) {
+              return append_name(name, out);
             },
             &names),
         fmt::format("{}: cannot list attributes", where));

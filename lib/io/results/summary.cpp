@@ -54,7 +54,9 @@ Column param_column(const std::string& name, const std::vector<StoredPoint>& poi
       else if (const auto* s = std::get_if<std::string>(&it->second))
         c.values.emplace_back(*s);
       else
-        c.values.emplace_back(format_value(it->second));
+        // Shortest text that reads back as the same number (format_value rounds for display).
+        c.values.emplace_back(
+            std::visit([](const auto& x) { return fmt::format("{}", x); }, it->second));
     } else if (c.kind == Column::Kind::Real) {
       c.values.emplace_back(it == p.record.params.end() ? kNaN : as_double(it->second));
     } else {
