@@ -1,0 +1,35 @@
+#pragma once
+// Turning a loaded model into the model a LoRA fine-tune starts from: each target linear layer's
+// W is replaced by the init method's (dequantised) Q and gets the method's A, B and scale.
+#include <functional>
+#include <string>
+
+#include "model/llama.hpp"
+
+namespace loft::model {
+
+struct AdapterSpec {
+  std::string method = "qlora";  // an init method: lora, qlora, loftq, qpissa
+  std::string quant = "nf4";     // per-tensor rules (init/patterns.hpp), e.g. "nf4" or "*=nf2"
+  std::string rank = "8";        // per-tensor rank rules: "8", "energy:0.5", ...
+  int steps = 1;                 // alternating steps (loftq, qpissa)
+  uint64_t seed = 0;
+  double lora_alpha = 0;      // <= 0: alpha = rank (s = 1)
+  std::string targets = "*";  // globs over the linear layers' Hugging Face weight names
+};
+
+struct AdapterSummary {
+  int tensors = 0;
+  double bits_per_weight = 0;  // storage of the target layers' Q, weighted by size
+  double residual_rel = 0;     // mean over tensors of ||W - Q - s B A||_F / ||W||_F at init
+};
+
+// Every glob of spec.targets must match at least one linear layer (the error lists the names).
+// Layers outside targets keep their full-precision W and no adapter. progress(i, n) after each.
+AdapterSummary attach_adapters(Llama<float>& m, const AdapterSpec& spec,
+                               const std::function<void(int, int)>& progress = {});
+
+// The linear layers matching comma-separated globs, each glob required to match one at least.
+std::vector<Linear<float>*> select_linears(Llama<float>& m, const std::string& targets);
+
+}  // namespace loft::model
