@@ -1,6 +1,7 @@
 // The public entry points: validation, dispatch to the registry row, double quantisation.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/error.hpp"
@@ -91,14 +92,16 @@ std::vector<float> dequantize(const Quantized& q, Kernel kernel) {
 }
 
 Matrix fake_quantize(const Spec& spec, ConstMatrixRef w) {
-  for (Eigen::Index r = 0; r < w.rows(); ++r)
-    for (Eigen::Index c = 0; c < w.cols(); ++c)
-      if (!std::isfinite(w(r, c)))
-        fail(
-            "cannot quantise a non-finite value ({}) at row {}, column {} of a {}x{} matrix: "
-            "every weight must be a finite float32",
-            w(r, c), r, c, w.rows(), w.cols());
   Matrix in = w;  // contiguous row-major copy (w may be a strided block)
+  if (!in.allFinite()) {
+    const float* p = in.data();
+    const auto i = static_cast<Eigen::Index>(
+        std::find_if_not(p, p + in.size(), [](float v) { return std::isfinite(v); }) - p);
+    fail(
+        "cannot quantise a non-finite value ({}) at row {}, column {} of a {}x{} matrix: "
+        "every weight must be a finite float32",
+        p[i], i / in.cols(), i % in.cols(), in.rows(), in.cols());
+  }
   Matrix out(w.rows(), w.cols());
   const std::span<const float> x(in.data(), static_cast<std::size_t>(in.size()));
   const Quantized q = quantize(spec, x, Kernel::fast);

@@ -9,6 +9,16 @@
 //   level in exact arithmetic, ties to the lower code (torch.argmin's first-index rule);
 // - decoding is level * scale, so an all-zero block decodes to zeros;
 // - codes are packed LSB-first into a bitstream: value i holds bits [i*bits, (i+1)*bits).
+// The rows (registry.cpp; `loftlab quantizers` lists them):
+// - nf2 nf3 nf4 nf8: NormalFloat levels (LoftQ's create_normal_map), scale = block absmax;
+// - fp4: bitsandbytes' E2M1 levels by code (sign bit 0b1000); ties go to the lower code number,
+//   and +-0 both code 0;
+// - int2..int8: (c - L) / L for c = 0..2L, L = 2^(k-1) - 1, scale = absmax;
+// - int2:asym..int8:asym (every k): step = (max(x, 0) - min(x, 0)) / (2^k - 1), an integer
+//   zero point stored as one uint8 per block (8 bits whatever k), decoded (c - zp) * step, so
+//   zero is exact; the nearest integer to x / step, ties down, clamped to [0, 2^k - 1];
+// - uniform2..uniform8: torch.linspace(-1, 1, 2^k) * absmax (LoftQ paper); :meanstd uses LoftQ
+//   code's scale, block mean + 2.5 * unbiased std (may be <= 0; values beyond it clip).
 #include <cstddef>
 #include <cstdint>
 #include <span>
