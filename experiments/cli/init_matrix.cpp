@@ -1,7 +1,134 @@
-// loftlab init-matrix (placeholder until its module lands; the owner replaces this file).
+// loftlab init-matrix: run one initialisation method on one matrix from a .npy file and print
+// one JSON object (traces, timing, storage cost) on stdout; optionally save Q, A, B.
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
 #include "common/error.hpp"
 #include "experiments/cli/commands.hpp"
+#include "init/init.hpp"
+#include "init/rank.hpp"
+#include "io/npy.hpp"
+#include "lowrank/svd.hpp"
+
+namespace po = boost::program_options;
 
 namespace loft::cli {
-int cmd_init_matrix(int, char**) { fail("'init-matrix' is not implemented yet"); }
+
+namespace {
+
+// JSON has no NaN: a value not computed (the nuclear norm without --nuclear) is null.
+nlohmann::json numbers(const std::vector<double>& v) {
+  nlohmann::json out = nlohmann::json::array();
+  for (double x : v) out.push_back(std::isfinite(x) ? nlohmann::json(x) : nlohmann::json());
+  return out;
+}
+
+std::string method_list() {
+  std::string out;
+  for (const auto& m : init::methods()) out += fmt::format("  {:<8} {}\n", m.name, m.description);
+  return out;
+}
+
+}  // namespace
+
+int cmd_init_matrix(int argc, char** argv) {
+  std::string npy, method, quant_text, rank_text, svd_text, save, stop;
+  int steps = 1, threads = 0;
+  uint64_t seed = 0;
+  double alpha = 0;
+  po::options_description desc(
+      "usage: loftlab init-matrix --npy W.npy [options]\n\n"
+      "Runs one initialisation method on one 2-D matrix (float32/float16/float64, C order,\n"
+      "rows = out features) and prints one JSON object: residual_fro, residual_rel,\n"
+      "residual_vs_qlora, residual_nuclear (null where not computed) and seconds over\n"
+      "t = 0..T (one value for lora and qlora), bits_per_weight, and the settings used.\n"
+      "The factors satisfy W ~= Q + s B A with s = alpha / rank.\n\nmethods:\n" +
+      method_list() + "\noptions");
+  desc.add_options()("help,h", "print this help")("npy", po::value(&npy)->required(),
+                                                  "the matrix W (.npy)")(
+      "method", po::value(&method)->default_value("loftq"), "lora | qlora | loftq | qpissa")(
+      "quant", po::value(&quant_text)->default_value("nf4"),
+      "quantizer spec (see loftlab quantizers), e.g. nf2, nf4:b128:dq")(
+      "rank", po::value(&rank_text)->default_value("16"),
+      "adapter rank r (1..min(out, in)) or energy:F (smallest r holding F of the energy of "
+      "W - q(W))")("steps", po::value(&steps)->default_value(1),
+                   "alternating steps T (loftq: 0 = qlora)")(
+      "svd", po::value(&svd_text)->default_value("exact"), "exact | randomized[:p=10:q=2]")(
+      "seed", po::value(&seed)->default_value(0), "seed for A (lora/qlora) and randomized SVD")(
+      "alpha", po::value(&alpha)->default_value(0), "lora_alpha (0 = rank, so s = 1)")(
+      "stop", po::value(&stop)->default_value("none"),
+      "none | rise (stop once the residual rises, keep the best step)")(
+      "nuclear", "compute the nuclear norm even where it costs a full SVD per step")(
+      "threads", po::value(&threads)->default_value(0), "OpenMP/BLAS threads (0 = default)")(
+      "save", po::value(&save), "write Q.npy, A.npy, B.npy into this folder (created)");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    if (vm.count("help")) {
+      std::cout << desc << "\n";
+      return 0;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    fail("{} (see loftlab init-matrix --help)", e.what());
+  }
+  if (stop != "none" && stop != "rise") fail("--stop '{}' is not valid (valid: none, rise)", stop);
+  if (threads < 0) fail("--threads {} is not valid (0 = default, or a positive count)", threads);
+  if (threads > 0) omp_set_num_threads(threads);
+
+  const auto start = std::chrono::steady_clock::now();
+  const init::Method& m = init::find_method(method);
+  const quant::Spec q = quant::parse(quant_text);
+  init::Options opt;
+  opt.steps = steps;
+  opt.seed = seed;
+  opt.svd = lowrank::parse_svd(svd_text);
+  opt.lora_alpha = alpha;
+  opt.stop_on_rise = stop == "rise";
+  opt.nuclear = vm.count("nuclear") > 0;
+  const Matrix w = io::read_npy(npy);
+  const int rank =
+      init::resolve_rank(init::parse_rank(rank_text), w, m.quantizes ? q : quant::Spec{});
+  const init::Result r = init::initialize(method, w, q, rank, opt);
+
+  if (!save.empty()) {
+    std::filesystem::create_directories(save);
+    io::write_npy(std::filesystem::path(save) / "Q.npy", r.Q);
+    io::write_npy(std::filesystem::path(save) / "A.npy", r.A);
+    io::write_npy(std::filesystem::path(save) / "B.npy", r.B);
+  }
+  nlohmann::json out = {
+      {"npy", npy},
+      {"shape", {w.rows(), w.cols()}},
+      {"method", method},
+      {"quant", m.quantizes ? quant::format(q) : "none"},
+      {"rank", r.rank},
+      {"steps", m.uses_steps ? steps : 0},
+      {"steps_run", r.steps_run},
+      {"svd", m.uses_steps ? lowrank::format(opt.svd) : "none"},
+      {"seed", seed},
+      {"lora_alpha", r.lora_alpha},
+      {"scale", r.scale},
+      {"bits_per_weight", r.bits_per_weight},
+      {"residual_fro", numbers(r.trace.residual_fro)},
+      {"residual_rel", numbers(r.trace.residual_rel)},
+      {"residual_vs_qlora", numbers(r.trace.residual_vs_qlora)},
+      {"residual_nuclear", numbers(r.trace.residual_nuclear)},
+      {"seconds", numbers(r.trace.seconds)},
+      {"wall_seconds",
+       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
+      {"threads", omp_get_max_threads()},
+  };
+  if (!save.empty()) out["saved"] = save;
+  fmt::print("{}\n", out.dump());
+  return 0;
+}
+
 }  // namespace loft::cli
