@@ -41,6 +41,7 @@ int cmd_quantizers(int argc, char** argv) {
     for (const auto& row : rows) fmt::print("{}\n", row.name);
     return 0;
   }
+  quant::validate(quant::Spec{.name = "nf4", .bits = 4, .block = block});  // before any output
   std::size_t width = 4;
   for (const auto& row : rows) width = std::max(width, row.name.size());
   fmt::print("{:<{}}  {:>4}  {:>11}  {:>11}  {}\n", "name", width, "bits",
@@ -50,7 +51,7 @@ int cmd_quantizers(int argc, char** argv) {
     s.name = row.name;
     s.bits = row.bits;
     s.block = block;
-    const double plain = quant::bits_per_weight(s);  // validates the block size too
+    const double plain = quant::bits_per_weight(s);
     s.double_quant = true;
     fmt::print("{:<{}}  {:>4}  {:>11.4f}  {:>11.4f}  {}\n", row.name, width, row.bits, plain,
                quant::bits_per_weight(s), row.description);

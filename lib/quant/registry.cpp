@@ -33,9 +33,9 @@ std::vector<Quantizer> build_registry() {
                            fp4_levels()));
   for (int k = 2; k <= 8; ++k)
     rows.push_back(table_row(fmt::format("int{}", k), k,
-                             fmt::format("symmetric integer, {} levels each side of zero, "
+                             fmt::format("symmetric integer, {} level{} each side of zero, "
                                          "absmax scale",
-                                         (1 << (k - 1)) - 1),
+                                         (1 << (k - 1)) - 1, k == 2 ? "" : "s"),
                              int_symmetric_levels(k)));
   for (int k = 2; k <= 8; ++k) {
     Quantizer q;
