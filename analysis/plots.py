@@ -2,6 +2,7 @@
 
     residual_vs_T        discrepancy against alternating steps T, one panel per quantizer, a
                          line per method and rank (LoftQ at T = 0 is QLoRA)
+    discrepancy_by_layer discrepancy of each layer, QLoRA against each method and T
     error_reduction_vs_rank  error reduction vs QLoRA against rank, a panel per quantizer
     ppl_vs_bits          perplexity after fine-tuning against bits, a line per method;
                          unquantised baselines as horizontal lines, diverged runs marked
@@ -50,7 +51,9 @@ def _panels(n: int, width: float = 4.2, height: float = 3.4):
 def _save(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    # Keep the suptitle (when there is one) clear of the top panels' titles in tall figures.
+    top = 1.0 - 0.15 / fig.get_figheight() if fig._suptitle is not None else 1.0
+    fig.tight_layout(rect=(0, 0, 1, top))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -102,6 +105,42 @@ def residual_vs_T(points: pd.DataFrame, path, value: str = "mean_residual_rel") 
     return _save(fig, path)
 
 
+def discrepancy_by_layer(tensors: pd.DataFrame, path, value: str = "residual_rel") -> Path | None:
+    """LoftQ's per-layer view: the discrepancy of each layer (mean over its projection types)
+    for QLoRA and for each method and T; a panel per quantizer and rank."""
+    df = complete(tensors)
+    if df.empty or value not in df or "layer" not in df or "quant" not in df:
+        return None
+    df = with_T(df[df[value].notna() & (df["layer"] >= 0)])
+    if df.empty or df["layer"].nunique() < 2:
+        return None
+    ranks = _sorted(df["rank"]) if "rank" in df else []
+    keys = [(q, r) for q in _sorted(df["quant"]) for r in (ranks or [None])]
+    fig, axes = _panels(len(keys))
+    for ax, (q, r) in zip(axes, keys):
+        d = df[df["quant"] == q]
+        s = d[d["method"] == "qlora"].groupby("layer")[value].mean()
+        if not s.empty:
+            ax.plot(s.index, s.values, color=colour("qlora"), ls="--", marker="o", ms=3,
+                    label="qlora (T=0)")
+        d = d[d["method"] != "qlora"]
+        if r is not None:
+            d = d[d["rank"] == r]
+        for m in _sorted(d["method"]):
+            for k, T in enumerate(sorted(d[d["method"] == m]["T"].unique())):
+                s = d[(d["method"] == m) & (d["T"] == T)].groupby("layer")[value].mean()
+                ax.plot(s.index, s.values, color=colour(m), ls=_STYLES[k % 4],
+                        marker=_MARKERS[k % 6], ms=3, alpha=1.0 - 0.12 * k, label=f"{m} T={T}")
+        ax.set_title(q if r is None else f"{q}, r={label(r)}")
+        ax.set_xlabel("layer")
+        ax.set_xticks(sorted(df["layer"].unique()))
+        ax.set_ylabel("||W - Q - sBA||_F / ||W||_F" if value == "residual_rel" else value)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.suptitle("Discrepancy per layer (mean over projection types)")
+    return _save(fig, path)
+
+
 def error_reduction_vs_rank(points: pd.DataFrame, path,
                             value: str = "err_reduction_nuclear") -> Path | None:
     df = complete(points)
@@ -134,12 +173,14 @@ def error_reduction_vs_rank(points: pd.DataFrame, path,
     return _save(fig, path)
 
 
-def _bits_axis(df: pd.DataFrame) -> pd.Series:
-    if "bits" in df and df["bits"].notna().any():
-        return pd.to_numeric(df["bits"], errors="coerce")
-    if "bits_per_weight" in df:
-        return df["bits_per_weight"]
-    return pd.Series(np.nan, index=df.index)
+def _bits_axis(df: pd.DataFrame) -> tuple[pd.Series, str]:
+    # Storage cost (scales included) puts mixed-precision rules, which have no single code
+    # width, on the same axis as plain quantizers.
+    if "bits_per_weight" in df and df["bits_per_weight"].notna().any():
+        return df["bits_per_weight"], "bits per weight (storage, scales included)"
+    if "bits" in df:
+        return pd.to_numeric(df["bits"], errors="coerce"), "bits per weight (code bits)"
+    return pd.Series(np.nan, index=df.index), "bits"
 
 
 def ppl_vs_bits(points: pd.DataFrame, path, value: str = "ppl_final") -> Path | None:
@@ -147,9 +188,11 @@ def ppl_vs_bits(points: pd.DataFrame, path, value: str = "ppl_final") -> Path | 
     if df.empty or value not in df or "method" not in df:
         return None
     df = with_T(df)
-    df = df.assign(xbits=_bits_axis(df))
+    xbits, xlabel = _bits_axis(df)
+    df = df.assign(xbits=xbits)
     div = df["diverged"].fillna(0) == 1 if "diverged" in df else pd.Series(False, index=df.index)
-    quantised = df[df["xbits"].notna() & ("quant" in df and df["quant"].notna())]
+    has_quant = df["quant"].notna() if "quant" in df else pd.Series(False, index=df.index)
+    quantised = df[df["xbits"].notna() & has_quant]
     if quantised.empty:
         return None
     fig, ax = plt.subplots(figsize=(6.0, 4.2))
@@ -172,9 +215,12 @@ def ppl_vs_bits(points: pd.DataFrame, path, value: str = "ppl_final") -> Path | 
             if bad:
                 ax.scatter(bad, [top * 1.05] * len(bad), color=colour(m), marker="x", s=60,
                            zorder=5, label=f"{name}: diverged (N.A.)")
+                for b in bad:
+                    ax.annotate("N.A.", (b, top * 1.05), textcoords="offset points",
+                                xytext=(6, -3), fontsize=7, color=colour(m))
     if "ppl_fp" in df and df["ppl_fp"].notna().any():
         ax.axhline(df["ppl_fp"].mean(), color="0.5", lw=0.8, label="before fine-tuning (fp32)")
-    ax.set_xlabel("bits per weight (code bits)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("perplexity after fine-tuning")
     ax.set_xticks(sorted(quantised["xbits"].unique()))
     ax.grid(alpha=0.3)

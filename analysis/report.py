@@ -45,6 +45,9 @@ SECTIONS = [
         Item("plot", "residual_vs_T", "Discrepancy against T",
              lambda r, p: plots.residual_vs_T(r.points, p),
              "needs mean_residual_rel at two or more values of T"),
+        Item("plot", "discrepancy_by_layer", "Discrepancy per layer",
+             lambda r, p: plots.discrepancy_by_layer(r.tensors, p),
+             "needs per-tensor residual_rel traces of tensors in two or more layers"),
     ]),
     ("Error reduction vs QLoRA (PiSSA Tables 4/8)", [
         Item("table", "error_reduction_nuclear", "Error reduction per projection (nuclear)",

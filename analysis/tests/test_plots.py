@@ -28,6 +28,7 @@ def _assert_drawn(path):
 def test_residual_vs_T_and_error_reduction_vs_rank(residual, tmp_path):
     _assert_drawn(plots.residual_vs_T(residual.points, tmp_path / "a.png"))
     _assert_drawn(plots.error_reduction_vs_rank(residual.points, tmp_path / "b.png"))
+    _assert_drawn(plots.discrepancy_by_layer(residual.tensors, tmp_path / "e.png"))
 
 
 def test_ppl_vs_bits_and_training_curves(finetune, tmp_path):
@@ -40,6 +41,7 @@ def test_plots_return_none_without_their_data(residual, finetune, tmp_path):
     assert plots.error_reduction_vs_rank(finetune.points, tmp_path / "x.png") is None
     assert plots.ppl_vs_bits(residual.points, tmp_path / "x.png") is None
     assert plots.training_curves(residual.curves, tmp_path / "x.png") is None
+    assert plots.discrepancy_by_layer(finetune.tensors, tmp_path / "x.png") is None
     assert not (tmp_path / "x.png").exists()
 
 
