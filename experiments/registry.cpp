@@ -3,6 +3,7 @@
 
 #include "common/error.hpp"
 #include "experiments/experiment.hpp"
+#include "experiments/finetune.hpp"
 #include "experiments/residual.hpp"
 
 namespace loft::exp {
@@ -11,6 +12,8 @@ const std::vector<Experiment>& experiments() {
   // One row per experiment kind; add a row (and its file) to add a kind.
   static const std::vector<Experiment> table = {
       residual_experiment(),
+      finetune_experiment(),
+      pretrain_experiment(),
   };
   return table;
 }

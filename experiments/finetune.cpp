@@ -1,0 +1,253 @@
+// The finetune experiment (documented in finetune.hpp).
+#include "experiments/finetune.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <mutex>
+
+#include "common/error.hpp"
+#include "init/init.hpp"
+#include "init/patterns.hpp"
+#include "model/adapters.hpp"
+#include "model/token_data.hpp"
+#include "model/train.hpp"
+#include "text/corpus.hpp"
+
+namespace loft::exp {
+namespace {
+
+using Raw = std::map<std::string, std::string>;
+
+const std::string& text(const Params& p, const char* key) {
+  return std::get<std::string>(p.at(key));
+}
+int64_t num(const Params& p, const char* key) {
+  return std::get<int64_t>(p.at(key));
+}
+
+// Loading a model and checking its tokenizer once per (model, tokenizer) pair: every grid point
+// repeats them, and a missing file should fail the dry run.
+void check_model(const std::string& model, const std::string& tokenizer) {
+  static std::mutex mu;
+  static std::map<std::string, std::string> seen;
+  std::lock_guard lock(mu);
+  auto [it, fresh] = seen.try_emplace(model + '\n' + tokenizer);
+  if (fresh) try {
+      const auto src = io::open_source(model);
+      const auto cfg = src->config();
+      if (!cfg)
+        fail("'{}' is not a Llama checkpoint (valid: llama2c:, hf:, pretrained:NAME)", model);
+      const int vocab = text::open_tokenizer(tokenizer)->vocab_size();
+      if (vocab > cfg->vocab_size)
+        fail("tokenizer '{}' has {} tokens, the model only {}", tokenizer, vocab, cfg->vocab_size);
+    } catch (const Error& e) {
+      it->second = e.what();
+    }
+  if (!it->second.empty()) fail("model '{}': {}", model, it->second);
+}
+
+const char* kMethods = "lora, qlora, loftq, qpissa, full";
+
+Params normalise(const Raw& raw) {
+  Params p;
+  p["model"] = raw.at("model");
+  const std::string tok = model::resolve_tokenizer(raw.at("model"), raw.at("tokenizer"));
+  p["tokenizer"] = tok;
+  check_model(raw.at("model"), tok);
+  p["corpus"] = raw.at("corpus");
+  p["train_steps"] = parse_integer_key(raw, "train_steps", 0);
+  p["batch"] = parse_integer_key(raw, "batch", 1);
+  p["seq_len"] = parse_integer_key(raw, "seq_len", 2);
+  p["lr"] = parse_number_key(raw, "lr", false);
+  p["eval_tokens"] = parse_integer_key(raw, "eval_tokens", 0);
+  p["eval_every"] = parse_integer_key(raw, "eval_every", 0);
+  p["warmup"] = parse_integer_key(raw, "warmup", 0);
+  p["seed"] = parse_integer_key(raw, "seed", 0);
+
+  std::string method = raw.at("method");
+  const bool full = method == "full";
+  const init::Method* m = nullptr;
+  if (!full) {
+    try {
+      m = &init::find_method(method);
+    } catch (const Error&) {
+      fail("method: '{}' is not a finetune method (valid: {})", method, kMethods);
+    }
+  }
+  const int64_t steps = parse_integer_key(raw, "steps", 0);
+  if (method == "loftq" && steps == 0) m = &init::find_method(method = "qlora");
+  p["method"] = method;
+  const double alpha = parse_number_key(raw, "lora_alpha", false);
+  init::PerTensor<quant::Spec> quant;
+  try {
+    quant = init::parse_quant_rules(raw.at("quant"));
+  } catch (const Error& e) {
+    fail("quant: '{}': {}", raw.at("quant"), e.what());
+  }
+  init::PerTensor<init::RankSpec> rank;
+  try {
+    rank = init::parse_rank_rules(raw.at("rank"));
+  } catch (const Error& e) {
+    fail("rank: '{}': {}", raw.at("rank"), e.what());
+  }
+  if (full) return p;  // every weight trains, in full precision
+  p["targets"] = raw.at("targets");
+  p["lora_alpha"] = alpha;
+  p["rank"] = init::format(rank);
+  if (rank.rules.size() == 1 && rank.rules.front().value.fixed > 0)
+    p["rank"] = int64_t{rank.rules.front().value.fixed};
+  if (m->quantizes) {
+    p["quant"] = init::format(quant);
+    if (quant.rules.size() == 1) p["bits"] = int64_t{quant.rules.front().value.bits};
+  }
+  if (m->uses_steps) p["steps"] = steps;
+  return p;
+}
+
+std::string value_text(const Value& v) {
+  if (auto* i = std::get_if<int64_t>(&v)) return std::to_string(*i);
+  if (auto* d = std::get_if<double>(&v)) return fmt::format("{}", *d);
+  return std::get<std::string>(v);
+}
+
+Record run(const Params& p, const Context& ctx) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto say = [&](double f, const std::string& s) {
+    if (ctx.progress) ctx.progress(f, s);
+  };
+  say(0, "loading");
+  const auto data = model::corpus_tokens(text(p, "corpus"), text(p, "tokenizer"));
+  model::Llama<float> m = model::load_llama(text(p, "model"));
+  const int seq = static_cast<int>(num(p, "seq_len")), batch = static_cast<int>(num(p, "batch"));
+  const int eval_tokens = static_cast<int>(num(p, "eval_tokens"));
+  auto eval = [&] { return model::evaluate(m, data->validation, seq, batch, eval_tokens); };
+
+  Record rec;
+  rec.params = p;
+  const double nll_fp = eval();
+  rec.metrics["ppl_fp"] = std::exp(nll_fp);
+  const std::string method = text(p, "method");
+  if (method == "full") {
+    model::set_trainable(m, model::TrainMode::full);
+    rec.metrics["bits_per_weight"] = 32;
+    rec.metrics["residual_rel"] = 0;
+  } else {
+    model::AdapterSpec spec;
+    spec.method = method;
+    spec.quant = p.count("quant") ? text(p, "quant") : "nf4";
+    spec.rank = value_text(p.at("rank"));
+    spec.steps = p.count("steps") ? static_cast<int>(num(p, "steps")) : 0;
+    spec.seed = static_cast<uint64_t>(num(p, "seed"));
+    spec.lora_alpha = std::get<double>(p.at("lora_alpha"));
+    spec.targets = text(p, "targets");
+    const auto s = model::attach_adapters(
+        m, spec, [&](int i, int n) { say(0.05 * i / n, fmt::format("init {}/{}", i, n)); });
+    model::set_trainable(m, model::TrainMode::adapters);
+    rec.metrics["bits_per_weight"] = method == "lora" ? 32 : s.bits_per_weight;
+    rec.metrics["residual_rel"] = s.residual_rel;
+  }
+  const double nll_init = method == "full" ? nll_fp : eval();
+  rec.metrics["ppl_init"] = std::exp(nll_init);
+
+  model::TrainConfig tc;
+  tc.steps = static_cast<int>(num(p, "train_steps"));
+  tc.batch = batch;
+  tc.seq_len = seq;
+  tc.seed = static_cast<uint64_t>(num(p, "seed"));
+  tc.eval_tokens = eval_tokens;
+  tc.eval_every = static_cast<int>(num(p, "eval_every"));
+  if (tc.eval_every == 0) tc.eval_every = std::max(1, tc.steps / 10);
+  tc.opt.lr = std::get<double>(p.at("lr"));
+  tc.opt.warmup = static_cast<int>(num(p, "warmup"));
+  model::TrainCurves c;
+  if (tc.steps > 0) {
+    model::AdamW opt(m, tc.opt);
+    model::TrainHooks hooks;
+    hooks.on_step = [&](int step, double loss) {
+      say(0.05 + 0.95 * step / tc.steps,
+          fmt::format("step {}/{} loss {:.3f}", step, tc.steps, loss));
+    };
+    c = model::train(m, opt, data->train, data->validation, tc, hooks);
+  }
+  const double nll_final = c.eval_loss.empty() ? (c.diverged ? NAN : nll_init) : c.eval_loss.back();
+  rec.metrics["ppl_final"] = std::exp(nll_final);
+  const bool diverged = c.diverged || !std::isfinite(nll_final) || !(nll_final < nll_init);
+  rec.metrics["diverged"] = diverged ? 1 : 0;
+  rec.metrics["tokens_per_s"] = c.tokens_per_s;
+  rec.metrics["loss_final"] = c.loss.empty() ? NAN : c.loss.back();
+  rec.train["loss"] = c.loss;
+  rec.train["lr"] = c.lr;
+  rec.train["grad_norm"] = c.grad_norm;
+  rec.train["eval_step"] = c.eval_step;
+  rec.train["eval_loss"] = c.eval_loss;
+  rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  rec.metrics["seconds"] = rec.seconds;
+  return rec;
+}
+
+}  // namespace
+
+int64_t parse_integer_key(const std::map<std::string, std::string>& raw, const std::string& key,
+                          int64_t min) {
+  const std::string& s = raw.at(key);
+  size_t used = 0;
+  int64_t v = 0;
+  try {
+    v = std::stoll(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != s.size() || v < min)
+    fail("{}: '{}' is not an integer >= {}", key, s, min);
+  return v;
+}
+
+double parse_number_key(const std::map<std::string, std::string>& raw, const std::string& key,
+                        bool zero_ok) {
+  const std::string& s = raw.at(key);
+  size_t used = 0;
+  double v = -1;
+  try {
+    v = std::stod(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != s.size() || !std::isfinite(v) || v < 0 || (v == 0 && !zero_ok))
+    fail("{}: '{}' is not a {} number", key, s, zero_ok ? "non-negative" : "positive");
+  return v;
+}
+
+Experiment finetune_experiment() {
+  Experiment e;
+  e.name = "finetune";
+  e.description =
+      "quantise + initialise a Llama's linear layers, LoRA fine-tune on a corpus, measure "
+      "perplexity before/after";
+  e.keys = {
+      {"model", "", "base model: llama2c:FILE, hf:DIR or pretrained:NAME"},
+      {"tokenizer", "auto",
+       "llama2c:FILE (tok512.bin) or byte; auto = byte for pretrained:NAME, else required"},
+      {"corpus", "jargon", "training text: " + std::string("fortunes, jargon, kjv, file:PATH")},
+      {"train_steps", "100", "AdamW steps"},
+      {"batch", "8", "sequences per step"},
+      {"seq_len", "128", "tokens per sequence (<= the model's context)"},
+      {"lr", "0.001", "peak learning rate (warmup, then cosine to lr/10)"},
+      {"warmup", "10", "warmup steps"},
+      {"lora_alpha", "16", "LoRA alpha: s = lora_alpha / rank"},
+      {"eval_tokens", "8192", "validation tokens per perplexity (0: the whole split)"},
+      {"eval_every", "0", "steps between evaluations (0: ten evaluations per run)"},
+      {"targets", "*", "globs over linear weight names that get adapters, e.g. *proj*, *mlp*"},
+      {"method", "qlora", std::string("lora, qlora, loftq, qpissa (adapters) or full")},
+      {"quant", "nf4", "quantizer of the frozen base, or per-tensor rules GLOB=Q; ..."},
+      {"rank", "8", "adapter rank, energy:F, or per-tensor rules"},
+      {"steps", "1", "alternating steps T of loftq/qpissa (loftq with 0 is qlora)"},
+      {"seed", "0", "seed of the data order and of LoRA's random A"},
+  };
+  e.normalise = normalise;
+  e.run = run;
+  return e;
+}
+
+}  // namespace loft::exp

@@ -1,0 +1,39 @@
+#pragma once
+// Downstream experiments on the Llama of lib/model.
+//
+// finetune: one point = one model (llama2c:, hf:, pretrained:NAME) whose target linear layers
+// are initialised by `method` with `quant` and `rank` (lib/init), then fine-tuned on `corpus`
+// with AdamW for `train_steps` (only A and B train; method `full` trains every weight of the
+// unquantised model instead). Metrics (perplexities on the corpus' validation split, the first
+// eval_tokens tokens):
+//   ppl_fp        the full-precision model before training
+//   ppl_init      after quantisation and initialisation, before training
+//   ppl_final     after training
+//   diverged      1 when the loss became NaN/Inf or ppl_final is no better than ppl_init
+//   tokens_per_s  training throughput (forward + backward + AdamW)
+//   bits_per_weight, residual_rel (mean ||W - Q - sBA|| / ||W|| of the targets), seconds
+// Curves under train/: loss, lr, grad_norm (per step), eval_step, eval_loss.
+// Normalisation: full drops quant, rank, steps and lora_alpha; lora drops quant and steps;
+// qlora drops steps; loftq with steps = 0 is qlora. `bits` is added from a single quantizer.
+//
+// pretrain: trains a byte-level Llama from scratch on `corpus` and saves it, named by `model`, as a
+// llama2.c checkpoint at results/models/NAME/model.bin (or $LOFTLAB_MODELS/NAME), usable as
+// pretrained:NAME. The training state is saved every checkpoint_every steps next to it
+// (resume.state), so an interrupted run resumes there; a model already saved with the same
+// config is evaluated, not retrained. Metrics: loss_final, ppl_val, tokens_per_s, params,
+// resumed_from (the step it started at).
+#include "experiments/experiment.hpp"
+
+namespace loft::exp {
+
+Experiment finetune_experiment();
+Experiment pretrain_experiment();
+
+// Config values of both: an integer >= min, a finite number > 0 (>= 0 with zero_ok); errors
+// name the key and the text.
+int64_t parse_integer_key(const std::map<std::string, std::string>& raw, const std::string& key,
+                          int64_t min);
+double parse_number_key(const std::map<std::string, std::string>& raw, const std::string& key,
+                        bool zero_ok);
+
+}  // namespace loft::exp

@@ -1,0 +1,185 @@
+// The pretrain experiment (documented in finetune.hpp).
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <set>
+
+#include "common/error.hpp"
+#include "experiments/finetune.hpp"
+#include "io/llama2c.hpp"
+#include "model/checkpoint.hpp"
+#include "model/token_data.hpp"
+#include "model/train.hpp"
+#include "text/byte_tokenizer.hpp"
+
+namespace loft::exp {
+namespace {
+
+using Raw = std::map<std::string, std::string>;
+namespace fs = std::filesystem;
+
+const std::vector<const char*> kIntKeys = {
+    "dim",   "hidden_dim",  "n_layers", "n_heads", "n_kv_heads",  "seq_len",
+    "batch", "train_steps", "warmup",   "seed",    "eval_tokens", "checkpoint_every"};
+
+int64_t num(const Params& p, const char* key) {
+  return std::get<int64_t>(p.at(key));
+}
+
+io::LlamaConfig config_of(const Params& p) {
+  io::LlamaConfig c;
+  c.dim = static_cast<int>(num(p, "dim"));
+  c.hidden_dim = static_cast<int>(num(p, "hidden_dim"));
+  c.n_layers = static_cast<int>(num(p, "n_layers"));
+  c.n_heads = static_cast<int>(num(p, "n_heads"));
+  c.n_kv_heads = static_cast<int>(num(p, "n_kv_heads"));
+  c.vocab_size = text::ByteTokenizer::kVocab;
+  c.seq_len = static_cast<int>(num(p, "seq_len"));
+  c.rope_half_split = false;  // llama2.c checkpoints pair adjacent entries
+  c.tied_embeddings = true;
+  return c;
+}
+
+Params normalise(const Raw& raw) {
+  Params p;
+  const std::string& name = raw.at("model");
+  if (name.empty() || name.find('/') != std::string::npos || name.starts_with("."))
+    fail("model: '{}' must be a plain folder name (the model becomes pretrained:NAME)", name);
+  p["model"] = name;
+  p["corpus"] = raw.at("corpus");
+  const std::set<std::string> zero_ok = {"seed", "warmup", "eval_tokens", "checkpoint_every"};
+  for (const char* k : kIntKeys) p[k] = parse_integer_key(raw, k, zero_ok.count(k) ? 0 : 1);
+  p["lr"] = parse_number_key(raw, "lr", false);
+  p["weight_decay"] = parse_number_key(raw, "weight_decay", true);
+  model::validate(config_of(p));
+  return p;
+}
+
+Record run(const Params& p, const Context& ctx) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto say = [&](double f, const std::string& s) {
+    if (ctx.progress) ctx.progress(f, s);
+  };
+  const std::string name = std::get<std::string>(p.at("model"));
+  const io::LlamaConfig cfg = config_of(p);
+  const fs::path out = io::pretrained_checkpoint(name);
+  const fs::path state = out.parent_path() / "resume.state";
+  fs::create_directories(out.parent_path());
+  say(0, "reading corpus");
+  const auto data = model::corpus_tokens(std::get<std::string>(p.at("corpus")), "byte");
+  const int seq = cfg.seq_len, batch = static_cast<int>(num(p, "batch"));
+  const int eval_tokens = static_cast<int>(num(p, "eval_tokens"));
+
+  Record rec;
+  rec.params = p;
+  model::TrainConfig tc;
+  tc.steps = static_cast<int>(num(p, "train_steps"));
+  tc.batch = batch;
+  tc.seq_len = seq;
+  tc.seed = static_cast<uint64_t>(num(p, "seed"));
+  tc.eval_tokens = eval_tokens;
+  tc.eval_every = std::max(1, tc.steps / 10);
+  tc.opt.lr = std::get<double>(p.at("lr"));
+  tc.opt.weight_decay = std::get<double>(p.at("weight_decay"));
+  tc.opt.warmup = static_cast<int>(num(p, "warmup"));
+
+  model::Llama<float> m;
+  model::TrainCurves c;
+  int start = 0;
+  if (fs::exists(out)) {
+    // Already trained (by an earlier run of this point, or by hand): evaluate, do not retrain.
+    m = model::load_llama("pretrained:" + name);
+    const auto& h = m.cfg;
+    if (h.dim != cfg.dim || h.hidden_dim != cfg.hidden_dim || h.n_layers != cfg.n_layers ||
+        h.n_heads != cfg.n_heads || h.n_kv_heads != cfg.n_kv_heads ||
+        h.vocab_size != cfg.vocab_size)
+      fail(
+          "{} exists with another shape (dim {}, hidden_dim {}, n_layers {}, n_heads {}, "
+          "n_kv_heads {}, vocab {}); choose another name or delete it",
+          out.string(), h.dim, h.hidden_dim, h.n_layers, h.n_heads, h.n_kv_heads, h.vocab_size);
+    start = tc.steps;
+  } else {
+    m = model::init_random<float>(cfg, tc.seed);
+    model::set_trainable(m, model::TrainMode::full);
+    model::AdamW opt(m, tc.opt);
+    if (fs::exists(state)) {
+      model::load_training_state(state, m, opt);
+      start = opt.t;
+    }
+    const int every = static_cast<int>(num(p, "checkpoint_every"));
+    model::TrainHooks hooks;
+    hooks.on_step = [&](int step, double loss) {
+      say(static_cast<double>(step) / tc.steps,
+          fmt::format("step {}/{} loss {:.3f}", step, tc.steps, loss));
+    };
+    hooks.checkpoint = [&](int step) {
+      if (every > 0 && step % every == 0 && step < tc.steps) save_training_state(state, m, opt);
+    };
+    c = model::train(m, opt, data->train, data->validation, tc, hooks);
+    if (c.diverged)
+      fail("pretraining '{}' diverged at step {} (loss {}); lower lr", name, opt.t,
+           c.loss.empty() ? NAN : c.loss.back());
+    std::map<std::string, model::Param<float>*> by_name;
+    for (auto* prm : m.params()) by_name[prm->name] = prm;
+    io::write_llama2c(out, cfg, [&](const std::string& n) -> Matrix {
+      auto it = by_name.find(n);
+      if (it == by_name.end())
+        fail("pretrain: the checkpoint writer asked for unknown tensor '{}'", n);
+      return it->second->value;
+    });
+    fs::remove(state);
+  }
+  const double nll = c.eval_loss.empty()
+                         ? model::evaluate(m, data->validation, seq, batch, eval_tokens)
+                         : c.eval_loss.back();
+  rec.metrics["ppl_val"] = std::exp(nll);
+  rec.metrics["loss_final"] = c.loss.empty() ? nll : c.loss.back();
+  rec.metrics["tokens_per_s"] = c.tokens_per_s;
+  rec.metrics["resumed_from"] = start;
+  double params = 0;
+  for (auto* prm : m.params()) params += static_cast<double>(prm->value.size());
+  rec.metrics["params"] = params;
+  rec.train["loss"] = c.loss;
+  rec.train["lr"] = c.lr;
+  rec.train["grad_norm"] = c.grad_norm;
+  rec.train["eval_step"] = c.eval_step;
+  rec.train["eval_loss"] = c.eval_loss;
+  rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  rec.metrics["seconds"] = rec.seconds;
+  return rec;
+}
+
+}  // namespace
+
+Experiment pretrain_experiment() {
+  Experiment e;
+  e.name = "pretrain";
+  e.description =
+      "train a byte-level Llama from scratch on a corpus; saved as results/models/NAME "
+      "(pretrained:NAME)";
+  e.keys = {
+      {"model", "", "model NAME: written to results/models/NAME/model.bin (llama2.c format)"},
+      {"corpus", "fortunes", "training text: fortunes, jargon, kjv, file:PATH"},
+      {"dim", "128", "model width"},
+      {"hidden_dim", "384", "SwiGLU hidden width"},
+      {"n_layers", "4", "transformer blocks"},
+      {"n_heads", "4", "attention heads"},
+      {"n_kv_heads", "2", "key/value heads (grouped-query attention)"},
+      {"seq_len", "128", "context length in bytes"},
+      {"batch", "16", "sequences per step"},
+      {"train_steps", "300", "AdamW steps"},
+      {"lr", "0.002", "peak learning rate (warmup, then cosine to lr/10)"},
+      {"weight_decay", "0.1", "decoupled weight decay of the matrices"},
+      {"warmup", "20", "warmup steps"},
+      {"seed", "0", "seed of the initial weights and the data order"},
+      {"eval_tokens", "16384", "validation bytes per perplexity (0: the whole split)"},
+      {"checkpoint_every", "50", "steps between saved training states (0: never)"},
+  };
+  e.normalise = normalise;
+  e.run = run;
+  return e;
+}
+
+}  // namespace loft::exp

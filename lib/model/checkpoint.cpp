@@ -1,0 +1,99 @@
+// Binary training state: magic, config, step, then per trainable tensor name, shape, value, m, v.
+#include "model/checkpoint.hpp"
+
+#include <cstdio>
+#include <fstream>
+
+#include "common/error.hpp"
+
+namespace loft::model {
+
+namespace {
+
+constexpr char kMagic[8] = {'L', 'O', 'F', 'T', 'S', 'T', '0', '1'};
+
+std::vector<int32_t> config_ints(const LlamaConfig& c) {
+  return {c.dim,        c.hidden_dim, c.n_layers,        c.n_heads,
+          c.n_kv_heads, c.vocab_size, c.rope_half_split, c.tied_embeddings};
+}
+
+template <typename X>
+void put(std::ofstream& out, const X& x) {
+  out.write(reinterpret_cast<const char*>(&x), sizeof(X));
+}
+template <typename X>
+X get(std::ifstream& in, const std::filesystem::path& path) {
+  X x{};
+  if (!in.read(reinterpret_cast<char*>(&x), sizeof(X)))
+    fail("training state {}: truncated file", path.string());
+  return x;
+}
+void put_mat(std::ofstream& out, const Mat<float>& m) {
+  out.write(reinterpret_cast<const char*>(m.data()), static_cast<std::streamsize>(m.size() * 4));
+}
+void get_mat(std::ifstream& in, Mat<float>& m, const std::filesystem::path& path) {
+  if (!in.read(reinterpret_cast<char*>(m.data()), static_cast<std::streamsize>(m.size() * 4)))
+    fail("training state {}: truncated file", path.string());
+}
+
+}  // namespace
+
+void save_training_state(const std::filesystem::path& path, Llama<float>& m, const AdamW& opt) {
+  const auto tmp = std::filesystem::path(path.string() + ".tmp");
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) fail("cannot create {}", tmp.string());
+    out.write(kMagic, sizeof kMagic);
+    for (int32_t v : config_ints(m.cfg)) put(out, v);
+    put(out, int32_t(opt.t));
+    put(out, int32_t(opt.params.size()));
+    for (size_t i = 0; i < opt.params.size(); ++i) {
+      const auto& p = *opt.params[i];
+      put(out, int32_t(p.name.size()));
+      out.write(p.name.data(), static_cast<std::streamsize>(p.name.size()));
+      put(out, int64_t(p.value.rows()));
+      put(out, int64_t(p.value.cols()));
+      put_mat(out, p.value);
+      put_mat(out, opt.m[i]);
+      put_mat(out, opt.v[i]);
+    }
+    out.flush();
+    if (!out) fail("cannot write {} (disk full?)", tmp.string());
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+void load_training_state(const std::filesystem::path& path, Llama<float>& m, AdamW& opt) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot open training state {}", path.string());
+  char magic[8];
+  if (!in.read(magic, 8) || std::string(magic, 8) != std::string(kMagic, 8))
+    fail("{} is not a loftlab training state (bad magic)", path.string());
+  for (int32_t want : config_ints(m.cfg)) {
+    const auto got = get<int32_t>(in, path);
+    if (got != want)
+      fail(
+          "training state {} was saved for another model config ({} where {} is expected); "
+          "delete it to start over",
+          path.string(), got, want);
+  }
+  const int32_t step = get<int32_t>(in, path);
+  const int32_t n = get<int32_t>(in, path);
+  if (n != static_cast<int32_t>(opt.params.size()))
+    fail("training state {}: {} tensors, the model trains {}", path.string(), n, opt.params.size());
+  for (int32_t i = 0; i < n; ++i) {
+    auto& p = *opt.params[i];
+    std::string name(get<int32_t>(in, path), '\0');
+    in.read(name.data(), static_cast<std::streamsize>(name.size()));
+    const auto rows = get<int64_t>(in, path), cols = get<int64_t>(in, path);
+    if (name != p.name || rows != p.value.rows() || cols != p.value.cols())
+      fail("training state {}: tensor {} is '{}' {}x{}, expected '{}' {}x{}", path.string(), i,
+           name, rows, cols, p.name, p.value.rows(), p.value.cols());
+    get_mat(in, p.value, path);
+    get_mat(in, opt.m[i], path);
+    get_mat(in, opt.v[i], path);
+  }
+  opt.t = step;
+}
+
+}  // namespace loft::model
