@@ -202,12 +202,17 @@ std::string value_text(const results::Value& v) {
 }
 
 // The dry-run listing: one aligned row per point with every parameter as a column.
-void print_points(const sweep::Expansion& ex, const fs::path& dir, const std::vector<bool>& mine,
-                  const std::string& header) {
-  std::set<std::string> keys;
+// Columns in the experiment's key order, then parameters it derives (bits, ...) by name.
+void print_points(const sweep::Expansion& ex, const exp::Experiment& experiment,
+                  const fs::path& dir, const std::vector<bool>& mine, const std::string& header) {
+  std::set<std::string> present;
   for (const auto& p : ex.points)
     for (const auto& [k, v] : p.params)
-      if (k != "experiment") keys.insert(k);
+      if (k != "experiment") present.insert(k);
+  std::vector<std::string> keys;
+  for (const auto& k : experiment.keys)
+    if (present.erase(k.name)) keys.push_back(k.name);
+  keys.insert(keys.end(), present.begin(), present.end());
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"#", "id", "status"});
   rows[0].insert(rows[0].end(), keys.begin(), keys.end());
@@ -278,7 +283,7 @@ int run_sweep(const Options& o, const Ranks& ranks) {
   if (o.dry_run) {
     if (lead)
       print_points(
-          ex, dir, mine,
+          ex, *experiment, dir, mine,
           fmt::format(
               "sweep '{}' (experiment {}) -> {}{}", config.name, config.experiment, dir.string(),
               o.shard ? fmt::format(", shard {}/{}", shard.index, shard.count) : std::string()));

@@ -1,0 +1,181 @@
+// The residual experiment: normalisation (what collapses, what is an error) and what a point
+// records, checked against independent recomputation from the source's matrices.
+#include <omp.h>
+#include <Eigen/SVD>
+#include <cmath>
+
+#include "common/error.hpp"
+#include "experiments/experiment.hpp"
+#include "io/source.hpp"
+#include "quant/quantizer.hpp"
+#include "support.hpp"
+
+using namespace loft;
+using Catch::Matchers::Contains;
+
+namespace {
+
+const exp::Experiment& residual() {
+  return exp::find_experiment("residual");
+}
+
+const char* kSource = "synthetic:lowrank:shape=64x48:count=2:seed=4";
+
+// The experiment's defaults, overridden by `set`.
+std::map<std::string, std::string> raw(std::map<std::string, std::string> set) {
+  std::map<std::string, std::string> r;
+  for (const auto& k : residual().keys) r[k.name] = k.default_value;
+  r["source"] = kSource;
+  for (auto& [k, v] : set) r[k] = v;
+  return r;
+}
+
+exp::Params norm(std::map<std::string, std::string> set) {
+  return residual().normalise(raw(set));
+}
+
+std::string text(const exp::Params& p, const char* k) {
+  return std::get<std::string>(p.at(k));
+}
+
+double nuclear_reference(const Matrix& e) {
+  Eigen::JacobiSVD<Eigen::MatrixXd> svd(e.cast<double>());
+  return svd.singularValues().sum();
+}
+
+}  // namespace
+
+TEST_CASE("residual normalise drops what a method does not use, so points collapse", "[residual]") {
+  const auto qlora = norm({{"method", "qlora"}, {"rank", "8"}, {"steps", "5"}, {"seed", "3"}});
+  CHECK(qlora == norm({{"method", "qlora"}, {"rank", "16"}, {"steps", "1"}, {"stop", "rise"}}));
+  CHECK(qlora.count("rank") == 0);
+  CHECK(qlora.count("steps") == 0);
+  CHECK(qlora.count("svd") == 0);
+  // LoftQ with no step is QLoRA.
+  CHECK(norm({{"method", "loftq"}, {"steps", "0"}, {"rank", "4"}}) == qlora);
+
+  const auto loftq = norm({{"method", "loftq"}, {"quant", "nf2:b64"}, {"steps", "1"}});
+  CHECK(text(loftq, "quant") == "nf2");  // canonical spec
+  CHECK(std::get<int64_t>(loftq.at("bits")) == 2);
+  CHECK(std::get<int64_t>(loftq.at("rank")) == 16);
+  CHECK(loftq.count("stop") == 0);   // one step: nothing to stop
+  CHECK(loftq.count("seed") == 0);   // exact SVD: nothing random reaches the residual
+  CHECK(loftq.count("alpha") == 0);  // the factors absorb s
+  CHECK(loftq == norm({{"method", "loftq"}, {"quant", "nf2"}, {"seed", "9"}, {"alpha", "4"}}));
+  const auto randomized = norm({{"method", "loftq"}, {"svd", "randomized"}, {"steps", "2"}});
+  CHECK(std::get<int64_t>(randomized.at("seed")) == 0);
+  CHECK(text(randomized, "stop") == "none");
+  CHECK(text(randomized, "svd").rfind("randomized", 0) == 0);
+  // qpissa with 0 steps is QPiSSA itself, a point of its own.
+  CHECK(text(norm({{"method", "qpissa"}, {"steps", "0"}}), "method") == "qpissa");
+}
+
+TEST_CASE("residual normalise: per-tensor rules are canonical text", "[residual]") {
+  const auto p = norm({{"method", "loftq"},
+                       {"quant", " synthetic.0.* = nf4 ;*=nf2"},
+                       {"rank", "synthetic.0.*=8; *=4"}});
+  CHECK(text(p, "quant") == text(norm({{"method", "loftq"},
+                                       {"quant", "synthetic.0.*=nf4; *=nf2"},
+                                       {"rank", "synthetic.0.*=8; *=4"}}),
+                                 "quant"));
+  CHECK(p.count("bits") == 0);  // no single bit width
+  CHECK(std::holds_alternative<std::string>(p.at("rank")));
+}
+
+TEST_CASE("residual normalise: bad values name the key, the value and what is valid",
+          "[residual][errors]") {
+  auto err = [](std::map<std::string, std::string> set) {
+    try {
+      norm(set);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    FAIL("accepted");
+    return std::string();
+  };
+  CHECK_THAT(err({{"rank", "abc"}}), Contains("rank") && Contains("abc"));
+  CHECK_THAT(err({{"steps", "-1"}}), Contains("steps") && Contains("-1"));
+  CHECK_THAT(err({{"alpha", "0"}}), Contains("alpha") && Contains("positive"));
+  CHECK_THAT(err({{"stop", "maybe"}}), Contains("stop") && Contains("rise"));
+  CHECK_THAT(err({{"svd", "qr"}}), Contains("svd") && Contains("qr"));
+  CHECK_THAT(err({{"quant", "nf5"}}), Contains("quant") && Contains("nf5"));
+  CHECK_THAT(err({{"method", "loftx"}}), Contains("loftx") && Contains("loftq"));
+  CHECK_THAT(err({{"method", "lora"}}), Contains("does not quantise") && Contains("qpissa"));
+  CHECK_THAT(err({{"source", "hf:/no/such/folder"}}), Contains("/no/such/folder"));
+  CHECK_THAT(err({{"layers", "*.q_proj.*"}}), Contains("*.q_proj.*") && Contains("matches no"));
+}
+
+TEST_CASE("a residual point's metrics agree with a recomputation from the matrices", "[residual]") {
+  const auto p = norm({{"method", "loftq"}, {"quant", "nf2"}, {"rank", "4"}, {"steps", "2"}});
+  const auto r = residual().run(p, {});
+  CHECK(r.status == "complete");
+  REQUIRE(r.layers.size() == 2);
+  const auto src = io::open_source(kSource);
+  const auto spec = quant::parse("nf2");
+  double rel = 0, red_fro = 0, red_nuc = 0;
+  for (const auto& [name, traces] : r.layers) {
+    const auto& fro = traces.at("residual_fro");
+    REQUIRE(fro.size() == 3);  // t = 0, 1, 2
+    for (const char* k : {"residual_rel", "residual_vs_qlora", "residual_nuclear", "seconds"})
+      CHECK(traces.at(k).size() == 3);
+    const Matrix w = src->load(name);
+    const Matrix e = w - quant::fake_quantize(spec, w);
+    const double qlora_fro = e.cast<double>().norm();
+    CHECK(fro[0] == Approx(qlora_fro).epsilon(1e-6));  // loftq t = 0 is QLoRA's error
+    rel += fro.back() / w.cast<double>().norm();
+    red_fro += 1 - fro.back() / qlora_fro;
+    red_nuc += 1 - traces.at("residual_nuclear").back() / nuclear_reference(e);
+  }
+  CHECK(r.metrics.at("tensors") == 2);
+  CHECK(r.metrics.at("mean_residual_rel") == Approx(rel / 2).epsilon(1e-6));
+  CHECK(r.metrics.at("err_reduction_fro") == Approx(red_fro / 2).epsilon(1e-5));
+  CHECK(r.metrics.at("err_reduction_nuclear") == Approx(red_nuc / 2).epsilon(1e-5));
+  CHECK(r.metrics.at("err_reduction_fro") > 0);
+  CHECK(r.metrics.at("bits_per_weight") == Approx(quant::bits_per_weight(spec)));
+  CHECK(r.metrics.at("seconds") >= 0);
+
+  // QLoRA is its own reference: no reduction, one trace entry.
+  const auto q = residual().run(norm({{"method", "qlora"}, {"quant", "nf2"}}), {});
+  CHECK(q.metrics.at("err_reduction_fro") == Approx(0).margin(1e-12));
+  CHECK(q.metrics.at("err_reduction_nuclear") == Approx(0).margin(1e-6));
+  CHECK(q.layers.begin()->second.at("residual_fro").size() == 1);
+}
+
+TEST_CASE("a residual point does not depend on the thread count", "[residual]") {
+  const auto p = norm({{"method", "qpissa"},
+                       {"quant", "nf3"},
+                       {"rank", "8"},
+                       {"steps", "3"},
+                       {"source", "synthetic:gaussian:shape=96x64:count=3:seed=1"}});
+  exp::Context one, two;
+  one.threads = 1;
+  two.threads = 2;
+  const auto a = residual().run(p, one);
+  const auto b = residual().run(p, two);
+  for (const auto& [name, traces] : a.layers)
+    for (const auto& [k, v] : traces)
+      if (k != "seconds") CHECK(b.layers.at(name).at(k) == v);
+  for (const auto& [k, v] : a.metrics)
+    if (k != "seconds") CHECK(b.metrics.at(k) == v);
+}
+
+TEST_CASE("a failing tensor fails the point, naming the tensor", "[residual][errors]") {
+  const auto p = norm({{"method", "loftq"}, {"rank", "60"}});  // 60 > min(64, 48)
+  CHECK_THROWS_WITH(residual().run(p, {}), Contains("synthetic.0.weight") && Contains("rank"));
+}
+
+TEST_CASE("residual on the real stories260K projections", "[residual][data]") {
+  LOFT_REQUIRE_DATA(data);
+  const auto p = norm({{"source", "hf:" + (data / "stories260K-hf").string()},
+                       {"layers", "*.q_proj.*, *.down_proj.*"},
+                       {"method", "loftq"},
+                       {"quant", "nf2"},
+                       {"rank", "8"},
+                       {"steps", "2"}});
+  const auto r = residual().run(p, {});
+  CHECK(r.metrics.at("tensors") == 10);  // 5 layers x 2 projection types
+  CHECK(r.layers.count("model.layers.4.mlp.down_proj.weight") == 1);
+  CHECK(r.metrics.at("err_reduction_fro") > 0.05);
+  CHECK(r.metrics.at("err_reduction_fro") < 1);
+  CHECK(r.metrics.at("mean_residual_rel") > 0);
+}
