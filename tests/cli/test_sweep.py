@@ -350,7 +350,21 @@ def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path):
     second = loftlab("sweep", cfg, cwd=tmp_path, ok=False)
     assert second.returncode != 0
     assert "in use by another sweep" in second.stderr
+    shard = loftlab("sweep", cfg, "--shard", "1/2", cwd=tmp_path, ok=False)
+    assert shard.returncode != 0 and "full (unsharded) sweep is running" in shard.stderr
     assert first.wait(timeout=120) == 0
+    assert len(point_files(d)) == 18
+
+
+def test_a_full_sweep_is_refused_while_a_shard_runs(tmp_path):
+    cfg = write(tmp_path / "slow.ini", SLOW)
+    d = tmp_path / "results" / "slow"
+    shard = start(cfg, "--shard", "0/2", cwd=tmp_path)
+    wait_for_points(d, 1, shard)
+    full = loftlab("sweep", cfg, cwd=tmp_path, ok=False)
+    assert full.returncode != 0 and "shard 0-of-2 is running" in full.stderr
+    assert loftlab("sweep", cfg, "--shard", "1/2", cwd=tmp_path).returncode == 0
+    assert shard.wait(timeout=120) == 0
     assert len(point_files(d)) == 18
 
 
