@@ -1,0 +1,77 @@
+// loftlab tensors SOURCE [--layers GLOBS] [--all]: what a source holds and what a `layers`
+// selection picks from it, so a config's globs can be checked before a sweep runs.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <boost/program_options.hpp>
+#include <iostream>
+
+#include "common/error.hpp"
+#include "experiments/cli/commands.hpp"
+#include "io/select.hpp"
+#include "io/source.hpp"
+
+namespace po = boost::program_options;
+
+namespace loft::cli {
+
+namespace {
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  return fmt::format("{}", fmt::join(shape, "x"));
+}
+
+}  // namespace
+
+int cmd_tensors(int argc, char** argv) {
+  std::string source, layers;
+  po::options_description desc(
+      "usage: loftlab tensors SOURCE [options]\n\n"
+      "Lists the tensors of a source (name, shape, dtype) that a sweep's `layers` globs select\n"
+      "(by default every linear weight), or all of them with --all.\n\nsources:\n" +
+      io::source_help() + "\noptions");
+  desc.add_options()("help,h", "print this help")(
+      "layers,l", po::value<std::string>(&layers)->default_value("*"),
+      "comma-separated globs, as the `layers` key of a sweep config")(
+      "all,a", "list every tensor, selected or not (marks the selected ones with *)");
+  po::options_description hidden;
+  hidden.add_options()("source", po::value<std::string>(&source));
+  po::positional_options_description pos;
+  pos.add("source", 1);
+  po::options_description all;
+  all.add(desc).add(hidden);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    fail("{} (see loftlab tensors --help)", e.what());
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  if (source.empty()) fail("no SOURCE given (see loftlab tensors --help)");
+  const auto src = io::open_source(source);
+  const auto everything = src->list();
+  const auto chosen = io::select_tensors(everything, layers);
+  const bool show_all = vm.count("all") > 0;
+  const auto& rows = show_all ? everything : chosen;
+  std::size_t width = 4;
+  for (const auto& t : rows) width = std::max(width, t.name.size());
+  int64_t params = 0;
+  for (const auto& t : rows) {
+    bool selected = !show_all;
+    for (const auto& c : chosen) selected = selected || c.name == t.name;
+    int64_t n = 1;
+    for (auto d : t.shape) n *= d;
+    if (selected) params += n;
+    fmt::print("{}{:<{}}  {:>11}  {}\n", show_all ? (selected ? "* " : "  ") : "", t.name, width,
+               shape_text(t.shape), t.dtype);
+  }
+  fmt::print(stderr, "{} of {} tensors selected by '{}' ({} parameters)\n", chosen.size(),
+             everything.size(), layers, params);
+  return 0;
+}
+
+}  // namespace loft::cli
