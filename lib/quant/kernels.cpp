@@ -7,12 +7,12 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "quant/packing.hpp"
+#include "quant/registry.hpp"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
-#include "quant/packing.hpp"
-#include "quant/registry.hpp"
 
 namespace loft::quant {
 
@@ -27,20 +27,26 @@ inline uint32_t float_bits(float x) {
   return u;
 }
 
-// max |x| over the block, via the integer order of IEEE magnitudes (exact, vectorisable);
-// false when the block holds a NaN or Inf (their magnitude bits are >= 0x7f800000).
-bool absmax_scale(std::span<const float> x, float& scale) {
+// The largest magnitude's bits: IEEE magnitudes order like their integer bits, so this is an
+// exact, vectorisable max |x|; NaN and Inf show as bits >= 0x7f800000.
+uint32_t max_magnitude_bits(std::span<const float> x) {
   uint32_t m = 0;
   for (float v : x) m = std::max(m, float_bits(v) & 0x7fffffffu);
-  if (m >= 0x7f800000u) return false;
-  std::memcpy(&scale, &m, sizeof scale);
-  return true;
+  return m;
 }
 
+constexpr uint32_t kInfBits = 0x7f800000u;
+
 bool all_finite(std::span<const float> x) {
-  uint32_t m = 0;
-  for (float v : x) m = std::max(m, float_bits(v) & 0x7fffffffu);
-  return m < 0x7f800000u;
+  return max_magnitude_bits(x) < kInfBits;
+}
+
+// max |x| over the block; false when it holds a NaN or Inf.
+bool absmax_scale(std::span<const float> x, float& scale) {
+  const uint32_t m = max_magnitude_bits(x);
+  if (m >= kInfBits) return false;
+  std::memcpy(&scale, &m, sizeof scale);
+  return true;
 }
 
 // LoftQ's released code: block mean + 2.5 * block std (unbiased, as torch.std), here computed
