@@ -30,6 +30,7 @@ enum class Work { roundtrip, quantize_only, dequantize_only };
 
 void run(benchmark::State& state, const char* text, Work work, Kernel kernel, std::size_t n) {
   const int threads = static_cast<int>(state.range(0));
+  const int saved_threads = omp_get_max_threads();  // restored below for other benchmarks
   omp_set_num_threads(threads);
   const Spec spec = parse(text);
   const auto& x = gaussian_matrix(n);
@@ -46,6 +47,7 @@ void run(benchmark::State& state, const char* text, Work work, Kernel kernel, st
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * x.size() * sizeof(float)));
   state.counters["threads"] = threads;
+  omp_set_num_threads(saved_threads);
 }
 
 void BM_quant_roundtrip(benchmark::State& s, const char* spec) {
