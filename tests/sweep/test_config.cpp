@@ -39,7 +39,7 @@ TEST_CASE("a config splits into name, experiment, fixed settings and grid axes",
   CHECK(split_values(c.grid[1]) == std::vector<std::string>{"8", "16"});
 }
 
-TEST_CASE("--set overrides replace a key wherever it was", "[config]") {
+TEST_CASE("set overrides replace a key wherever it was", "[config]") {
   const auto c =
       parse_config(kText, "quick.ini", {"grid.source=a,b", "rank=4", "name=other", "seed=3"});
   CHECK(c.name == "other");
@@ -110,7 +110,7 @@ TEST_CASE("grid values: empty lists and empty items are errors", "[config][error
   CHECK(split_values({"rank", " 4 ", "f.ini:3"}) == std::vector<std::string>{"4"});
 }
 
-TEST_CASE("read_config: missing files are named; a config without a name runs as its stem",
+TEST_CASE("read_config names missing files and runs a config without a name as its stem",
           "[config]") {
   CHECK_THROWS_WITH(read_config("/nonexistent/sweep.ini"), Contains("/nonexistent/sweep.ini"));
   const auto dir =

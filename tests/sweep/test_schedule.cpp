@@ -59,7 +59,7 @@ Record square(const Point& p, const PointContext& ctx) {
 
 }  // namespace
 
-TEST_CASE("--shard i/n parses and shards partition the points", "[schedule]") {
+TEST_CASE("shard specs I/N parse and shards partition the points", "[schedule]") {
   CHECK(parse_shard("0/1").count == 1);
   CHECK(parse_shard("2/3").index == 2);
   for (auto bad : {"3/3", "-1/2", "1", "a/b", "1/0", "0/2x", ""})
@@ -129,7 +129,8 @@ TEST_CASE("a failure to store is fatal, not a failed point", "[schedule]") {
   CHECK_THROWS_WITH(run_points(points, {.jobs = 2}, h), Contains("disk full"));
 }
 
-TEST_CASE("results do not depend on --jobs; threads are shared among jobs", "[schedule]") {
+TEST_CASE("results do not depend on the number of jobs and threads are shared among them",
+          "[schedule]") {
   const auto points = make_points(9);
   std::map<int, std::map<std::string, Record>> by_jobs;
   for (int jobs : {1, 2, 4}) {
