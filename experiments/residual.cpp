@@ -271,7 +271,7 @@ Experiment residual_experiment() {
       {"source", "",
        "where the tensors come from: " + std::string("llama2c:PATH, hf:DIR, "
                                                      "npy:PATH, synthetic:KIND")},
-      {"layers", "*", "comma-separated globs over tensor names (default: every linear weight)"},
+      {"layers", "*", "comma-separated globs over tensor names; * = every linear weight"},
       {"method", "loftq", "init method: " + residual_methods()},
       {"quant", "nf4",
        "quantizer (loftlab quantizers), or per-tensor rules: model.layers.{0..3}.*=nf4; *=nf2"},

@@ -173,7 +173,7 @@ std::optional<Options> parse_options(int argc, char** argv) {
     for (const auto& e : exp::experiments()) {
       fmt::print("  {:<10} {}\n", e.name, e.description);
       for (const auto& k : e.keys)
-        fmt::print("      {:<10} {} ({})\n", k.name, k.help,
+        fmt::print("      {:<12} {} ({})\n", k.name, k.help,
                    k.default_value.empty() ? "required" : "default " + k.default_value);
     }
     return std::nullopt;
