@@ -185,10 +185,11 @@ TensorResult run_tensor(const Plan& plan, const std::string& name, const Matrix&
   const int rank = init::resolve_rank(plan.rank.at(name), w, q);
   auto res = init::initialize(plan.method->name, w, q, rank, plan.options);
   TensorResult r;
-  // The QLoRA reference in nuclear norm (qpissa's trace starts elsewhere, so not from the trace).
-  r.qlora_nuclear = plan.method->uses_steps
-                        ? sum(lowrank::singular_values(w - quant::fake_quantize(q, w)))
-                        : res.trace.residual_nuclear.front();
+  // The QLoRA reference in nuclear norm. The traces of qlora and loftq start at t = 0 with
+  // QLoRA's own error (B A = 0); qpissa's starts from the PiSSA adapter, so it costs an SVD.
+  const bool starts_at_qlora = plan.method->name == "qlora" || plan.method->name == "loftq";
+  r.qlora_nuclear = starts_at_qlora ? res.trace.residual_nuclear.front()
+                                    : sum(lowrank::singular_values(w - quant::fake_quantize(q, w)));
   r.bits = res.bits_per_weight;
   r.elements = static_cast<double>(w.size());
   r.trace = std::move(res.trace);
