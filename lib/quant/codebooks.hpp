@@ -16,8 +16,12 @@ namespace loft::quant {
 // (0, 1); ppf(0.5) == 0 exactly, ppf(0) = -inf, ppf(1) = +inf.
 double normal_quantile(double p);
 
-// torch.linspace(start, end, steps) in float32 as PyTorch's CPU kernel computes it: float step,
-// the first half counted up from start and the second half counted down from end.
+// torch.linspace(start, end, steps) in float32 as PyTorch's scalar CPU kernel computes it:
+// float step, the first half counted up from start, the second half down from end, no fused
+// multiply-add. (torch's own result varies with the CPU in the last bits: its AVX2/AVX-512
+// builds fuse the multiply-add, and from 16 steps on they take a vectorised variant. This
+// formula is what ATEN_CPU_CAPABILITY=default gives for fewer than 16 steps; tests/quant
+// compares the tables built on it with torch's.)
 std::vector<float> linspace_f32(float start, float end, int steps);
 
 // LoftQ's create_normal_map(offset=0.9677083, symmetric=False) for 2^bits levels: asymmetric

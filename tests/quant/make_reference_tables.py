@@ -13,9 +13,10 @@ from scipy.stats import norm
 
 
 def linspace_scalar(start, end, steps):
-    """torch.linspace's scalar CPU formula in float32. torch itself switches to a vectorised
-    variant for 16+ steps whose last bits depend on the CPU's vector width (AVX2 vs AVX-512 vs
-    none); lib/quant uses this formula, and the tests allow a few ulps against real torch."""
+    """torch.linspace's scalar CPU formula in float32, without fused multiply-add. torch itself
+    varies in the last bits with the CPU: its AVX2/AVX-512 kernels fuse the multiply-add, and
+    from 16 steps on take a vectorised variant that depends on the vector width. lib/quant uses
+    this formula; the tests allow a few ulps against real torch."""
     f = np.float32
     start, end = f(start), f(end)
     step = f((end - start) / f(steps - 1))
