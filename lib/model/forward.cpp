@@ -2,6 +2,7 @@
 // GCC 12 reports false "maybe uninitialized" warnings inside Eigen's AVX-512 double gemm kernels.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include "model/forward.hpp"
+#include "model/row_products.hpp"
 
 #include <omp.h>
 
@@ -105,16 +106,13 @@ void merge_weight(const Linear<T>& l, Mat<T>& w) {
 template <typename T>
 void linear_backward(Linear<T>& l, const Mat<T>& w_eff, const Mat<T>& x, const Mat<T>& u,
                      const Mat<T>& dy, Mat<T>& dx, bool accumulate, Mat<T>& tmp) {
-  if (accumulate)
-    dx.noalias() += dy * w_eff;
-  else
-    dx.noalias() = dy * w_eff;
-  if (l.weight.trainable) l.weight.grad.noalias() += dy.transpose() * x;
+  rows::mul(dx, dy, w_eff, accumulate);
+  if (l.weight.trainable) rows::add_at_b(l.weight.grad, dy, x);
   if (l.has_adapter() && (l.A.trainable || l.B.trainable)) {
-    if (l.B.trainable) l.B.grad.noalias() += l.scale * (dy.transpose() * u);
+    if (l.B.trainable) rows::add_at_b(l.B.grad, dy, u, l.scale);
     if (l.A.trainable) {
-      tmp.noalias() = dy * l.B.value;  // N x r
-      l.A.grad.noalias() += l.scale * (tmp.transpose() * x);
+      rows::mul(tmp, dy, l.B.value);  // N x r
+      rows::add_at_b(l.A.grad, tmp, x, l.scale);
     }
   }
 }
@@ -159,14 +157,14 @@ T forward(Llama<T>& m, Workspace<T>& ws, std::span<const int32_t> inputs,
     for (int j = 0; j < kLinears; ++j) merge_weight(*lin[j], ws.w_eff[li * kLinears + j]);
     const Mat<T>* W = &ws.w_eff[li * kLinears];
     auto keep_u = [&](int j, const Mat<T>& in) {
-      if (lin[j]->has_adapter()) cc.lora_u[j].noalias() = in * lin[j]->A.value.transpose();
+      if (lin[j]->has_adapter()) rows::mul_bt(cc.lora_u[j], in, lin[j]->A.value);
     };
 
     cc.x = std::move(x);
     rmsnorm(cc.x, b.attn_norm.value, T(c.norm_eps), cc.xn1, cc.rinv1);
-    cc.q.noalias() = cc.xn1 * W[0].transpose();
-    cc.k.noalias() = cc.xn1 * W[1].transpose();
-    cc.v.noalias() = cc.xn1 * W[2].transpose();
+    rows::mul_bt(cc.q, cc.xn1, W[0]);
+    rows::mul_bt(cc.k, cc.xn1, W[1]);
+    rows::mul_bt(cc.v, cc.xn1, W[2]);
     for (int j = 0; j < 3; ++j) keep_u(j, cc.xn1);
     rope_apply(cc.q, hs, seq, c.rope_half_split, ws.rope_cos, ws.rope_sin, false);
     rope_apply(cc.k, hs, seq, c.rope_half_split, ws.rope_cos, ws.rope_sin, false);
@@ -193,11 +191,11 @@ T forward(Llama<T>& m, Workspace<T>& ws, std::span<const int32_t> inputs,
     }
     keep_u(3, cc.att);
     cc.xmid = cc.x;
-    cc.xmid.noalias() += cc.att * W[3].transpose();
+    rows::mul_bt(cc.xmid, cc.att, W[3], true);
 
     rmsnorm(cc.xmid, b.ffn_norm.value, T(c.norm_eps), cc.xn2, cc.rinv2);
-    cc.g.noalias() = cc.xn2 * W[4].transpose();
-    cc.u.noalias() = cc.xn2 * W[5].transpose();
+    rows::mul_bt(cc.g, cc.xn2, W[4]);
+    rows::mul_bt(cc.u, cc.xn2, W[5]);
     keep_u(4, cc.xn2);
     keep_u(5, cc.xn2);
     cc.h.resize(N, c.hidden_dim);
@@ -206,13 +204,13 @@ T forward(Llama<T>& m, Workspace<T>& ws, std::span<const int32_t> inputs,
       for (int j = 0; j < c.hidden_dim; ++j) cc.h(n, j) = silu(cc.g(n, j)) * cc.u(n, j);
     keep_u(6, cc.h);
     x = cc.xmid;
-    x.noalias() += cc.h * W[6].transpose();
+    rows::mul_bt(x, cc.h, W[6], true);
   }
 
   ws.xf = std::move(x);
   rmsnorm(ws.xf, m.norm.value, T(c.norm_eps), ws.xnf, ws.rinvf);
   const Mat<T>& head = m.lm_head.value.size() > 0 ? m.lm_head.value : m.embed.value;
-  ws.logits.noalias() = ws.xnf * head.transpose();
+  rows::mul_bt(ws.logits, ws.xnf, head);
   ws.counted = 0;
   if (targets.empty()) return T(0);
 
@@ -266,8 +264,8 @@ void backward(Llama<T>& m, Workspace<T>& ws) {
     if (ws.targets[n] >= 0) dlog(n, ws.targets[n]) -= T(1);
   dlog *= inv;
   Param<T>& head = m.lm_head.value.size() > 0 ? m.lm_head : m.embed;
-  ws.dxn.noalias() = dlog * head.value;
-  if (head.trainable) head.grad.noalias() += dlog.transpose() * ws.xnf;
+  rows::mul(ws.dxn, dlog, head.value);
+  if (head.trainable) rows::add_at_b(head.grad, dlog, ws.xnf);
   ws.dx = Mat<T>::Zero(N, c.dim);
   rmsnorm_backward(ws.xf, m.norm, ws.rinvf, ws.dxn, ws.dx,
                    m.norm.trainable ? &m.norm.grad : nullptr);
