@@ -250,7 +250,8 @@ def training_curves(curves: pd.DataFrame, path, curve: str = "train_loss") -> Pa
                 mean = np.mean(np.stack([a[:n] for a in dd[curve]]), axis=0)
                 name = m if m != "loftq" or d[d["method"] == m]["T"].nunique() == 1 \
                     else f"{m} T={T}"
-                ax.plot(np.arange(n), mean, color=colour(m), ls=_STYLES[k % 4], lw=1.2,
+                # loss[i] is the loss of step i + 1, the numbering eval_step uses
+                ax.plot(np.arange(1, n + 1), mean, color=colour(m), ls=_STYLES[k % 4], lw=1.2,
                         label=name)
                 if "train_eval_step" in dd and "train_eval_loss" in dd:
                     e = dd.iloc[0]

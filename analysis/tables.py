@@ -347,6 +347,8 @@ def t_ablation_table(points: pd.DataFrame, *, value: str = "ppl_final", params=(
     df = with_T(df[df["quant"].notna()])
     if df["T"].nunique() < 2:
         return None
+    if "loftq" in set(df["method"]):  # QLoRA is LoftQ's T = 0 column, not a row of its own
+        df["method"] = df["method"].replace("qlora", "loftq")
     return grid_table(df, rows=["quant", "method"], col="T", value=value, fmt="{:.2f}",
                       diverged="diverged" if "diverged" in df else None, params=list(params)
                       + ["rank"], column_title="T",

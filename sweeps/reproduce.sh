@@ -29,8 +29,8 @@ fi
 repros=(
   "repro_loftq_discrepancy|--set grid.rank=8"
   "repro_pissa_error_reduction|"
-  "repro_loftq_table5|--set train_steps=100 --set grid.seed=0"
-  "repro_t_ablation|--set train_steps=100 --set grid.seed=0 --set grid.steps=0,1,5"
+  "repro_loftq_table5|--set train_steps=60 --set seq_len=64 --set eval_tokens=2048 --set grid.seed=0"
+  "repro_t_ablation|--set train_steps=60 --set seq_len=64 --set eval_tokens=2048 --set grid.seed=0 --set grid.steps=0,1,5"
 )
 
 status=0
@@ -54,7 +54,7 @@ for row in "${repros[@]}"; do
     status=1
     continue
   fi
-  echo "$dry" | tail -n 1 | sed 's/^/   /'
+  echo "$dry" | grep -m1 ' points;' | sed 's/^/   /'   # "N grid combinations -> M points; ..."
   start=$(date +%s)
   if ! "$loftlab" sweep "$config" "${opts[@]}" --jobs "$jobs"; then
     summary+=("$name: FAILED (loftlab sweep exited non-zero; re-run to resume)")

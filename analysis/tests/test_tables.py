@@ -132,8 +132,9 @@ def test_t_ablation_columns_are_T_with_qlora_at_zero(finetune):
     res, recs = finetune
     t = tables.t_ablation_table(res.points, params=res.params)
     assert t.columns == ["0", "1", "5"]
-    assert t.cell(("nf2", "qlora"), "0") == tables.NA
-    assert t.value(("nf4", "qlora"), "0") == pytest.approx(
+    assert t.rows == [("nf2", "loftq"), ("nf4", "loftq")]  # qlora is the T = 0 column
+    assert t.cell(("nf2", "loftq"), "0") == tables.NA
+    assert t.value(("nf4", "loftq"), "0") == pytest.approx(
         _mean(recs, "ppl_final", method="qlora", quant="nf4"))
     assert t.value(("nf4", "loftq"), "5") == pytest.approx(
         _mean(recs, "ppl_final", method="loftq", quant="nf4", steps=5))
