@@ -1,5 +1,3 @@
-// GCC 12 flags Eigen's AVX-512 matrix products with a false maybe-uninitialized warning.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // The initialisation methods and their registry.
 #include <fmt/format.h>
 

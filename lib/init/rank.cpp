@@ -1,5 +1,3 @@
-// GCC 12 flags Eigen's AVX-512 matrix products with a false maybe-uninitialized warning.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include "init/rank.hpp"
 
 #include <fmt/format.h>

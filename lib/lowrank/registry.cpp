@@ -1,5 +1,3 @@
-// GCC 12 flags Eigen's AVX-512 matrix products with a false maybe-uninitialized warning.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // The truncated-SVD registry, spec strings and the checks every method shares.
 #include <fmt/format.h>
 #include <omp.h>

@@ -1,5 +1,3 @@
-// GCC 12 flags Eigen's AVX-512 matrix products with a false maybe-uninitialized warning.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // Initialisation methods: every registry row against a from-scratch recomputation of its trace,
 // the LoftQ properties the papers rely on, the explicit LoRA scale, and determinism.
 #include <omp.h>

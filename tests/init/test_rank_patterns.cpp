@@ -1,5 +1,3 @@
-// GCC 12 flags Eigen's AVX-512 matrix products with a false maybe-uninitialized warning.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // Rank choices (fixed, energy) and per-tensor rules (globs -> quantizer / rank).
 #include <Eigen/SVD>
 #include <random>

@@ -1,5 +1,3 @@
-// GCC 12 flags Eigen's AVX-512 matrix products with a false maybe-uninitialized warning.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // Truncated SVD: every registry row against Eigen's JacobiSVD (the reference), the shared
 // conventions (descending values, orthonormal factors, signs), spec strings, and determinism.
 #include <omp.h>
