@@ -304,6 +304,13 @@ def _quant_label(df: pd.DataFrame) -> pd.Series:
     return q.map(lambda v: "fp32 (none)" if _na(v) else str(v))
 
 
+_FINETUNE_TITLES = {
+    "ppl_final": "Perplexity after fine-tuning (LoftQ Table 5 shape); N.A. = diverged",
+    "ppl_init": "Perplexity at initialisation, before fine-tuning (quantised base + adapters); "
+                "N.A. = the run diverged later",
+}
+
+
 def finetune_table(points: pd.DataFrame, *, value: str = "ppl_final", params=()) -> Table | None:
     """LoftQ Table 5: rows method x quantizer, columns perplexity after fine-tuning (N.A. where
     diverged); a column per value of any other varying parameter (rank, corpus ...)."""
@@ -326,7 +333,7 @@ def finetune_table(points: pd.DataFrame, *, value: str = "ppl_final", params=())
         df["setting"] = "ppl"
     t = grid_table(df, rows=["method", "quantizer"], col="setting", value=value,
                    fmt="{:.2f}", diverged="diverged" if "diverged" in df else None,
-                   title="Perplexity after fine-tuning (LoftQ Table 5 shape); N.A. = diverged")
+                   title=_FINETUNE_TITLES.get(value, f"{value} (LoftQ Table 5 shape)"))
     if "bits_per_weight" in df:
         bpw = [df[(df["method"] == k[0]) & (df["quantizer"] == k[1])]["bits_per_weight"].mean()
                for k in t.keys]
