@@ -1,0 +1,51 @@
+// Truncated SVD kernels: exact (sgesdd) vs randomized, and the thread-independent products.
+// Run through `make bench` (bench/run.sh); whole-run comparisons live in compare_loftq.sh.
+#include <benchmark/benchmark.h>
+
+#include <random>
+
+#include "common/rng.hpp"
+#include "lowrank/products.hpp"
+#include "lowrank/svd.hpp"
+
+namespace {
+
+loft::Matrix gaussian_matrix(int m, int n, uint64_t seed) {
+  loft::Rng rng = loft::make_rng(seed, "bench");
+  std::normal_distribution<float> d(0.0f, 0.02f);
+  loft::Matrix a(m, n);
+  for (Eigen::Index i = 0; i < a.size(); ++i) a.data()[i] = d(rng);
+  return a;
+}
+
+void run_svd(benchmark::State& state, const char* spec_text) {
+  const int n = static_cast<int>(state.range(0)), rank = 64;
+  const loft::Matrix a = gaussian_matrix(n, n, 1);
+  const auto spec = loft::lowrank::parse_svd(spec_text);
+  for (auto _ : state) benchmark::DoNotOptimize(loft::lowrank::truncated_svd(spec, a, rank, 0));
+  state.counters["n"] = n;
+  state.counters["rank"] = rank;
+}
+
+void BM_SvdExact(benchmark::State& state) {
+  run_svd(state, "exact");
+}
+void BM_SvdRandomized(benchmark::State& state) {
+  run_svd(state, "randomized:p=10:q=2");
+}
+
+void BM_SubtractProduct(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0)), r = 64;
+  const loft::Matrix w = gaussian_matrix(n, n, 1), b = gaussian_matrix(n, r, 2),
+                     a = gaussian_matrix(r, n, 3);
+  loft::Matrix out;
+  for (auto _ : state) loft::lowrank::subtract_product(w, 1.0f, b, a, out);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2.0 * n * n * r, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+
+}  // namespace
+
+BENCHMARK(BM_SvdExact)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SvdRandomized)->Arg(256)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SubtractProduct)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond);
