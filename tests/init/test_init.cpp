@@ -89,7 +89,7 @@ TEST_CASE("every method: shapes, trace length, and W ~= Q + s B A as the trace s
   }
 }
 
-TEST_CASE("lora keeps W; qlora's error is ||W - q(W)||; both start from B = 0", "[init]") {
+TEST_CASE("lora keeps W, qlora's error is ||W - q(W)||, both start from B = 0", "[init]") {
   const Matrix w = weight_like(64, 64, 2);
   const Result lora = initialize("lora", w, nf2, 4, opts(0));
   CHECK(identical(lora.Q, w));
