@@ -177,17 +177,21 @@ Record run(const Params& p, const Context& ctx) {
   rec.metrics["diverged"] = diverged ? 1 : 0;
   rec.metrics["tokens_per_s"] = c.tokens_per_s;
   rec.metrics["loss_final"] = c.loss.empty() ? NAN : c.loss.back();
-  rec.train["loss"] = c.loss;
-  rec.train["lr"] = c.lr;
-  rec.train["grad_norm"] = c.grad_norm;
-  rec.train["eval_step"] = c.eval_step;
-  rec.train["eval_loss"] = c.eval_loss;
+  record_curves(rec, c);
   rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rec.metrics["seconds"] = rec.seconds;
   return rec;
 }
 
 }  // namespace
+
+void record_curves(Record& rec, const model::TrainCurves& c) {
+  rec.train["loss"] = c.loss;
+  rec.train["lr"] = c.lr;
+  rec.train["grad_norm"] = c.grad_norm;
+  rec.train["eval_step"] = c.eval_step;
+  rec.train["eval_loss"] = c.eval_loss;
+}
 
 int64_t parse_integer_key(const std::map<std::string, std::string>& raw, const std::string& key,
                           int64_t min) {

@@ -23,11 +23,15 @@
 // config is evaluated, not retrained. Metrics: loss_final, ppl_val, tokens_per_s, params,
 // resumed_from (the step it started at).
 #include "experiments/experiment.hpp"
+#include "model/train.hpp"
 
 namespace loft::exp {
 
 Experiment finetune_experiment();
 Experiment pretrain_experiment();
+
+// The training curves under /points/<id>/train/: loss, lr, grad_norm, eval_step, eval_loss.
+void record_curves(Record& rec, const model::TrainCurves& c);
 
 // Config values of both: an integer >= min, a finite number > 0 (>= 0 with zero_ok); errors
 // name the key and the text.

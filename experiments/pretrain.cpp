@@ -141,11 +141,7 @@ Record run(const Params& p, const Context& ctx) {
   double params = 0;
   for (auto* prm : m.params()) params += static_cast<double>(prm->value.size());
   rec.metrics["params"] = params;
-  rec.train["loss"] = c.loss;
-  rec.train["lr"] = c.lr;
-  rec.train["grad_norm"] = c.grad_norm;
-  rec.train["eval_step"] = c.eval_step;
-  rec.train["eval_loss"] = c.eval_loss;
+  record_curves(rec, c);
   rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rec.metrics["seconds"] = rec.seconds;
   return rec;
