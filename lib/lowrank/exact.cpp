@@ -1,7 +1,7 @@
-// sgesdd on a row-major matrix without transposing: the row-major m x n buffer of A is the
-// column-major n x m matrix A^T = V S U^T, so LAPACK's "U" of it is our V (arriving as row-major
-// V^T) and its "VT" is our U^T (arriving as row-major U). No copies beyond the one sgesdd
-// destroys.
+// The LAPACK paths of the truncated SVD. Both run on the row-major buffer without transposing:
+// the row-major m x n buffer of A is the column-major n x m matrix A^T = V S U^T, so LAPACK's "U"
+// of it is our V (arriving as row-major V^T) and its "VT" is our U^T (arriving as row-major U).
+// No copies beyond the one LAPACK destroys.
 #include "lowrank/exact.hpp"
 
 #include <optional>
@@ -25,6 +25,35 @@ bool serial_size(lapack_int m, lapack_int n) {
 }  // namespace
 
 TruncatedSvd exact_svd(ConstMatrixRef a, int rank) {
+  const lapack_int m = static_cast<lapack_int>(a.rows()), n = static_cast<lapack_int>(a.cols());
+  const lapack_int k = std::min(m, n), r = rank;
+  Matrix work = a;
+  Eigen::VectorXf s(k);  // sgesvdx writes up to min(m, n) values while it works
+  Matrix vt(r, n);       // row-major V^T: LAPACK's column-major n x r "U" of A^T
+  Matrix u(m, r);        // row-major U: LAPACK's column-major r x m "VT" of A^T
+  std::vector<lapack_int> superb(12 * static_cast<size_t>(k));
+  lapack_int found = 0;
+  std::optional<SerialBlas> serial;
+  if (serial_size(m, n)) serial.emplace();
+  // range 'I', il = 1, iu = r: the r largest triplets. LAPACK numbers the values ascending from
+  // il = 1 = the largest (sgesvdx documents IL/IU as indices of the values in descending order).
+  const lapack_int info =
+      LAPACKE_sgesvdx(LAPACK_COL_MAJOR, 'V', 'V', 'I', n, m, work.data(), n, 0.0f, 0.0f, 1, r,
+                      &found, s.data(), vt.data(), n, u.data(), r, superb.data());
+  if (info != 0 || found != r)
+    fail(
+        "LAPACK sgesvdx failed on a {}x{} matrix for the top {} triplets (info = {}, found {}; "
+        "info > 0 means inverse iteration did not converge)",
+        m, n, r, info, found);
+  TruncatedSvd out;
+  out.U = std::move(u);
+  out.V = vt.transpose();
+  out.S = s.head(r);
+  normalise_signs(out.U, out.V);
+  return out;
+}
+
+TruncatedSvd exact_svd_gesdd(ConstMatrixRef a, int rank) {
   const lapack_int m = static_cast<lapack_int>(a.rows()), n = static_cast<lapack_int>(a.cols());
   const lapack_int k = std::min(m, n);
   Matrix work = a;

@@ -47,7 +47,7 @@ TruncatedSvd randomized_svd(ConstMatrixRef a, int rank, int oversample, int powe
   TruncatedSvd small;
   {
     SerialBlas serial;  // small, and threaded LAPACK would round differently per thread count
-    small = exact_svd(b, rank);
+    small = exact_svd_gesdd(b, rank);  // l x n with l close to rank: all vectors are wanted
   }
   TruncatedSvd out;
   {

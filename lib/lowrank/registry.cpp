@@ -15,10 +15,19 @@ namespace loft::lowrank {
 const std::vector<SvdMethod>& svd_methods() {
   static const std::vector<SvdMethod> table = {
       {"exact",
-       "thin SVD from LAPACK sgesdd truncated to r; all singular values for free",
+       "top r triplets from LAPACK sgesvdx (bidiagonalise, then only r vectors), to working "
+       "precision",
+       {},
+       false,
+       [](const SvdSpec&, ConstMatrixRef a, int rank, uint64_t) { return exact_svd(a, rank); }},
+      {"exact-gesdd",
+       "full thin SVD from LAPACK sgesdd truncated to r (the reference for exact); all singular "
+       "values for free",
        {},
        true,
-       [](const SvdSpec&, ConstMatrixRef a, int rank, uint64_t) { return exact_svd(a, rank); }},
+       [](const SvdSpec&, ConstMatrixRef a, int rank, uint64_t) {
+         return exact_svd_gesdd(a, rank);
+       }},
       {"randomized",
        "Halko-Martinsson-Tropp range finder (seeded Gaussian sketch of r+p columns, q power "
        "iterations re-orthonormalised), then an exact SVD of the small projection",

@@ -2,8 +2,13 @@
 // Truncated SVD of a float32 m x n matrix: A ~= U diag(S) V^T with the top r singular triplets.
 //
 // Methods live in one registry table (svd_methods()); a spec string names a row and its options:
-//   "exact"                 thin SVD from LAPACK (sgesdd, OpenBLAS underneath), truncated to r;
-//                           also returns every singular value (a nuclear norm for free).
+//   "exact"                 the top r triplets from LAPACK sgesvdx (range 'I', OpenBLAS
+//                           underneath), to working precision: the same bidiagonalisation as
+//                           sgesdd, but only r vectors are computed and back-transformed. No
+//                           tail values (a nuclear norm costs singular_values()).
+//   "exact-gesdd"           the reference: LAPACK's full thin SVD (sgesdd, all min(m, n)
+//                           vectors) truncated to r; also returns every singular value. About
+//                           1.8x slower than "exact" at 2048-4096 (bench/README.md, LoftQ).
 //   "randomized:p=10:q=2"   Halko-Martinsson-Tropp range finder: oversampling p, q power
 //                           iterations re-orthonormalised between products, then an exact SVD
 //                           of the small (r+p) x n projection. Seeded; no tail values.
@@ -31,7 +36,7 @@ struct TruncatedSvd {
   Eigen::VectorXf S;  // r, descending
   Matrix V;           // n x r (not V^T)
   // Every singular value of A (min(m, n), descending) when the method computes them anyway
-  // (exact); empty otherwise. The tail beyond r gives the truncation error's spectrum.
+  // (exact-gesdd); empty otherwise. The tail beyond r gives the truncation error's spectrum.
   Eigen::VectorXf all_values;
 
   int rank() const { return static_cast<int>(S.size()); }

@@ -104,6 +104,7 @@ TEST_CASE("svd spec strings round-trip for every registry row", "[lowrank]") {
   CHECK(format(r) == "randomized:p=3:q=5");
   CHECK(format(parse_svd("randomized")) == "randomized:p=10:q=2");
   CHECK(format(parse_svd("exact")) == "exact");
+  CHECK(format(parse_svd("exact-gesdd")) == "exact-gesdd");
 }
 
 TEST_CASE("bad svd specs name the fault and the valid choices", "[lowrank]") {
@@ -120,31 +121,89 @@ TEST_CASE("bad svd specs name the fault and the valid choices", "[lowrank]") {
   CHECK_THAT(message("randomized:x=3"), Catch::Contains("'x=3'") && Catch::Contains("p=INT"));
   CHECK_THAT(message("randomized:p=1.5"), Catch::Contains("integer"));
   CHECK_THAT(message("exact:p=3"), Catch::Contains("none"));
+  CHECK_THAT(message("exact:gesdd"), Catch::Contains("'gesdd'") && Catch::Contains("none"));
 }
 
-TEST_CASE("exact SVD matches Eigen JacobiSVD on tall, wide and square matrices", "[lowrank]") {
+TEST_CASE("both exact drivers match Eigen JacobiSVD on tall, wide and square matrices",
+          "[lowrank]") {
   struct Shape {
     Eigen::Index m, n;
     int rank;
   };
-  for (const Shape sh : {Shape{60, 40, 10}, Shape{40, 60, 10}, Shape{50, 50, 50}, Shape{33, 7, 7},
-                         Shape{7, 33, 3}}) {
-    INFO(sh.m << "x" << sh.n << " rank " << sh.rank);
-    const Eigen::Index k = std::min(sh.m, sh.n);
+  for (const char* driver : {"exact", "exact-gesdd"}) {
+    for (const Shape sh : {Shape{60, 40, 10}, Shape{40, 60, 10}, Shape{50, 50, 50}, Shape{33, 7, 7},
+                           Shape{7, 33, 3}, Shape{45, 30, 1}, Shape{30, 45, 30}}) {
+      INFO(driver << " " << sh.m << "x" << sh.n << " rank " << sh.rank);
+      const Eigen::Index k = std::min(sh.m, sh.n);
+      Eigen::VectorXd s(k);
+      for (Eigen::Index i = 0; i < k; ++i) s(i) = 5.0 / (1.0 + 0.3 * double(i));  // distinct
+      const Matrix a = with_spectrum(sh.m, sh.n, s, 11 + sh.m);
+      const TruncatedSvd t = truncated_svd(parse_svd(driver), a, sh.rank);
+      const Reference ref = jacobi(a, sh.rank);
+      check_conventions(t, sh.m, sh.n, sh.rank);
+      CHECK((t.S.cast<double>() - ref.S.head(sh.rank)).cwiseAbs().maxCoeff() < 1e-5 * ref.S(0));
+      CHECK((t.U.cast<double>() - ref.U).cwiseAbs().maxCoeff() < 1e-4);
+      CHECK((t.V.cast<double>() - ref.V).cwiseAbs().maxCoeff() < 1e-4);
+      CHECK(t.all_values.size() == (find_svd_method(driver).all_values ? k : 0));
+      if (t.all_values.size() > 0)
+        CHECK((t.all_values.cast<double>() - ref.S).cwiseAbs().maxCoeff() < 1e-5 * ref.S(0));
+      CHECK((singular_values(a).cast<double>() - ref.S).cwiseAbs().maxCoeff() < 1e-5 * ref.S(0));
+      // Eckart-Young: the truncation error is the tail of the spectrum.
+      CHECK(residual(a, t) == Approx(ref.S.tail(k - sh.rank).norm()).margin(1e-5 * ref.S(0)));
+    }
+  }
+}
+
+// sgesvdx (exact) against sgesdd (exact-gesdd) on Gaussian matrices, whose values are distinct
+// but close (a flat spectrum, like LoftQ's quantisation error): same values, the same vectors up
+// to rounding (|u_j . u'_j| ~ 1 and, with the sign convention, u_j ~ u'_j), same reconstruction.
+TEST_CASE("exact (sgesvdx) agrees with exact-gesdd (sgesdd), r = 1 .. min(m, n)", "[lowrank]") {
+  struct Shape {
+    int m, n;
+  };
+  for (const Shape sh : {Shape{120, 80}, Shape{80, 120}, Shape{100, 100}, Shape{400, 90}}) {
+    const int k = std::min(sh.m, sh.n);
+    const Matrix a = gaussian(sh.m, sh.n, 17 + sh.m, 0.02f);
+    for (int rank : {1, 8, k / 2, k}) {
+      INFO(sh.m << "x" << sh.n << " rank " << rank);
+      const TruncatedSvd fast = truncated_svd(parse_svd("exact"), a, rank);
+      const TruncatedSvd ref = truncated_svd(parse_svd("exact-gesdd"), a, rank);
+      check_conventions(fast, sh.m, sh.n, rank);
+      CHECK((fast.S - ref.S).cwiseAbs().maxCoeff() < 1e-5 * ref.S(0));
+      const Eigen::VectorXd dots_u =
+          (fast.U.cast<double>().transpose() * ref.U.cast<double>()).diagonal();
+      const Eigen::VectorXd dots_v =
+          (fast.V.cast<double>().transpose() * ref.V.cast<double>()).diagonal();
+      CHECK((dots_u.array() - 1).abs().maxCoeff() < 1e-3);
+      CHECK((dots_v.array() - 1).abs().maxCoeff() < 1e-3);
+      CHECK((fast.reconstruct() - ref.reconstruct()).norm() < 1e-5 * a.norm());
+      CHECK(residual(a, fast) == Approx(residual(a, ref)).epsilon(1e-5).margin(1e-6 * a.norm()));
+    }
+  }
+}
+
+// With repeated values the vectors inside the repeated block are not unique: compare what is
+// (the values, the spanned subspaces through the projector U U^T, and the rank-r approximation).
+// The cut r = 6 falls inside a block of four equal values, so only the values and orthonormality
+// are defined there; r = 4 and r = 8 cut between blocks.
+TEST_CASE("exact handles repeated singular values", "[lowrank]") {
+  for (auto [m, n] : {std::pair<int, int>{50, 30}, {30, 50}}) {
+    const int k = std::min(m, n);
     Eigen::VectorXd s(k);
-    for (Eigen::Index i = 0; i < k; ++i) s(i) = 5.0 / (1.0 + 0.3 * double(i));  // distinct
-    const Matrix a = with_spectrum(sh.m, sh.n, s, 11 + sh.m);
-    const TruncatedSvd t = truncated_svd(parse_svd("exact"), a, sh.rank);
-    const Reference ref = jacobi(a, sh.rank);
-    check_conventions(t, sh.m, sh.n, sh.rank);
-    CHECK((t.S.cast<double>() - ref.S.head(sh.rank)).cwiseAbs().maxCoeff() < 1e-5 * ref.S(0));
-    CHECK((t.U.cast<double>() - ref.U).cwiseAbs().maxCoeff() < 1e-4);
-    CHECK((t.V.cast<double>() - ref.V).cwiseAbs().maxCoeff() < 1e-4);
-    REQUIRE(t.all_values.size() == k);
-    CHECK((t.all_values.cast<double>() - ref.S).cwiseAbs().maxCoeff() < 1e-5 * ref.S(0));
-    CHECK((singular_values(a).cast<double>() - ref.S).cwiseAbs().maxCoeff() < 1e-5 * ref.S(0));
-    // Eckart-Young: the truncation error is the tail of the spectrum.
-    CHECK(residual(a, t) == Approx(ref.S.tail(k - sh.rank).norm()).margin(1e-5 * ref.S(0)));
+    for (int i = 0; i < k; ++i) s(i) = i < 4 ? 3.0 : i < 8 ? 2.0 : 1.0 / (1 + i);
+    const Matrix a = with_spectrum(m, n, s, 23);
+    for (int rank : {4, 6, 8, k}) {
+      INFO(m << "x" << n << " rank " << rank);
+      const TruncatedSvd fast = truncated_svd(parse_svd("exact"), a, rank);
+      const TruncatedSvd ref = truncated_svd(parse_svd("exact-gesdd"), a, rank);
+      check_conventions(fast, m, n, rank);
+      CHECK((fast.S.cast<double>() - s.head(rank)).cwiseAbs().maxCoeff() < 1e-5 * s(0));
+      if (rank == 6) continue;
+      const Eigen::MatrixXd pu = fast.U.cast<double>() * fast.U.cast<double>().transpose();
+      const Eigen::MatrixXd pu_ref = ref.U.cast<double>() * ref.U.cast<double>().transpose();
+      CHECK((pu - pu_ref).cwiseAbs().maxCoeff() < 1e-4);
+      CHECK((fast.reconstruct() - ref.reconstruct()).norm() < 1e-5 * a.norm());
+    }
   }
 }
 
