@@ -38,5 +38,5 @@ echo "-- fine-tuning perplexities (results/default_finetune/results.h5); diverge
 "$bin" inspect results/default_finetune/results.h5 --sort ppl_final
 echo
 echo "sample from the pretrained model:"
-"$bin" generate --model pretrained:fortunes --steps 200 --prompt "The computer"
+"$bin" generate --model pretrained:fortunes --steps 120 --prompt "The computer"
 step "done"

@@ -16,8 +16,11 @@ namespace loft::model {
 namespace {
 
 constexpr int kLinears = 7;  // q, k, v, o, gate, up, down
-// Below this many rows a parallel region costs more than it saves (tests, generation).
-constexpr int kParallelRows = 64;
+// Below this many rows a parallel region costs more than it saves (tests, generation): on a
+// loaded machine every barrier can wait a whole time slice for a descheduled thread.
+constexpr int kParallelRows = 512;
+// Query rows per causal attention block.
+constexpr int kAttBlock = 64;
 
 // ---- RMSNorm ----
 
@@ -178,16 +181,22 @@ T forward(Llama<T>& m, Workspace<T>& ws, std::span<const int32_t> inputs,
       auto Q = cc.q.block(bi * seq, h * hs, seq, hs);
       auto K = cc.k.block(bi * seq, kh * hs, seq, hs);
       auto V = cc.v.block(bi * seq, kh * hs, seq, hs);
-      P.noalias() = (Q * K.transpose()) * att_scale;
-      for (int i = 0; i < seq; ++i) {
-        auto row = P.row(i);
-        const T mx = row.head(i + 1).maxCoeff();
-        T sum = 0;
-        for (int j = 0; j <= i; ++j) sum += (row(j) = std::exp(row(j) - mx));
-        row.head(i + 1) /= sum;
-        row.tail(seq - i - 1).setZero();
+      auto O = cc.att.block(bi * seq, h * hs, seq, hs);
+      // Causal: query rows [r0, r0 + rl) see keys [0, r0 + rl) only, so blocks of rows skip
+      // most of the masked upper triangle. Entries of P beyond a block's keys are never read.
+      for (int r0 = 0; r0 < seq; r0 += kAttBlock) {
+        const int rl = std::min(kAttBlock, seq - r0), kl = r0 + rl;
+        P.block(r0, 0, rl, kl).noalias() =
+            (Q.middleRows(r0, rl) * K.topRows(kl).transpose()) * att_scale;
+        for (int i = r0; i < kl; ++i) {
+          auto row = P.row(i).head(i + 1);
+          const T mx = row.maxCoeff();
+          row = (row.array() - mx).exp().matrix();
+          row /= row.sum();
+          P.row(i).segment(i + 1, kl - i - 1).setZero();
+        }
+        O.middleRows(r0, rl).noalias() = P.block(r0, 0, rl, kl) * V.topRows(kl);
       }
-      cc.att.block(bi * seq, h * hs, seq, hs).noalias() = P * V;
     }
     keep_u(3, cc.att);
     cc.xmid = cc.x;
@@ -200,8 +209,10 @@ T forward(Llama<T>& m, Workspace<T>& ws, std::span<const int32_t> inputs,
     keep_u(5, cc.xn2);
     cc.h.resize(N, c.hidden_dim);
 #pragma omp parallel for schedule(static) if (N >= kParallelRows)
-    for (int n = 0; n < N; ++n)
-      for (int j = 0; j < c.hidden_dim; ++j) cc.h(n, j) = silu(cc.g(n, j)) * cc.u(n, j);
+    for (int n = 0; n < N; ++n) {
+      auto g = cc.g.row(n).array();
+      cc.h.row(n).array() = g / (T(1) + (-g).exp()) * cc.u.row(n).array();
+    }
     keep_u(6, cc.h);
     x = cc.xmid;
     rows::mul_bt(x, cc.h, W[6], true);
@@ -284,12 +295,13 @@ void backward(Llama<T>& m, Workspace<T>& ws) {
     ws.dg.resize(N, c.hidden_dim);
     ws.du.resize(N, c.hidden_dim);
 #pragma omp parallel for schedule(static) if (N >= kParallelRows)
-    for (int n = 0; n < N; ++n)
-      for (int j = 0; j < c.hidden_dim; ++j) {
-        const T g = cc.g(n, j), sg = T(1) / (T(1) + std::exp(-g)), dh = ws.dh(n, j);
-        ws.du(n, j) = dh * g * sg;
-        ws.dg(n, j) = dh * cc.u(n, j) * sg * (T(1) + g * (T(1) - sg));
-      }
+    for (int n = 0; n < N; ++n) {
+      auto g = cc.g.row(n).array();
+      auto dh = ws.dh.row(n).array();
+      const auto sg = (T(1) / (T(1) + (-g).exp())).eval();
+      ws.du.row(n).array() = dh * g * sg;
+      ws.dg.row(n).array() = dh * cc.u.row(n).array() * sg * (T(1) + g * (T(1) - sg));
+    }
     linear_backward(*lin[4], W[4], cc.xn2, cc.lora_u[4], ws.dg, ws.dxn, false, ws.dtmp);
     linear_backward(*lin[5], W[5], cc.xn2, cc.lora_u[5], ws.du, ws.dxn, true, ws.dtmp);
     // ws.dx now plays d/dxmid: the residual path plus the norm's contribution.
@@ -306,7 +318,7 @@ void backward(Llama<T>& m, Workspace<T>& ws) {
     for (int bk = 0; bk < batch * KVH; ++bk) {
       const int bi = bk / KVH, kh = bk % KVH;
       Mat<T>& dP = ws.thread_scratch[omp_get_thread_num()];
-      dP.resize(seq, seq);
+      dP.resize(std::min(kAttBlock, seq), seq);
       auto K = cc.k.block(bi * seq, kh * hs, seq, hs);
       auto V = cc.v.block(bi * seq, kh * hs, seq, hs);
       auto dK = ws.dk.block(bi * seq, kh * hs, seq, hs);
@@ -315,17 +327,26 @@ void backward(Llama<T>& m, Workspace<T>& ws) {
         auto P = cc.probs.block(static_cast<Eigen::Index>(bi * H + h) * seq, 0, seq, seq);
         auto Q = cc.q.block(bi * seq, h * hs, seq, hs);
         auto dO = ws.datt.block(bi * seq, h * hs, seq, hs);
-        dP.noalias() = dO * V.transpose();
-        dV.noalias() += P.transpose() * dO;
-        for (int i = 0; i < seq; ++i) {
-          const T dot = dP.row(i).head(i + 1).dot(P.row(i).head(i + 1));
-          dP.row(i).head(i + 1) =
-              P.row(i).head(i + 1).cwiseProduct((dP.row(i).head(i + 1).array() - dot).matrix());
-          dP.row(i).tail(seq - i - 1).setZero();
+        auto dQ = ws.dq.block(bi * seq, h * hs, seq, hs);
+        for (int r0 = 0; r0 < seq; r0 += kAttBlock) {
+          const int rl = std::min(kAttBlock, seq - r0), kl = r0 + rl;
+          auto Pb = P.block(r0, 0, rl, kl);
+          auto dOb = dO.middleRows(r0, rl);
+          auto dS = dP.topLeftCorner(rl, kl);
+          dS.noalias() = dOb * V.topRows(kl).transpose();
+          dV.topRows(kl).noalias() += Pb.transpose() * dOb;
+          for (int i = 0; i < rl; ++i) {
+            const int n = r0 + i + 1;  // keys row r0 + i sees
+            auto p = Pb.row(i).head(n);
+            auto d = dS.row(i).head(n);
+            const T dot = d.dot(p);
+            d = p.cwiseProduct((d.array() - dot).matrix());
+            dS.row(i).segment(n, kl - n).setZero();
+          }
+          dS *= att_scale;
+          dQ.middleRows(r0, rl).noalias() = dS * K.topRows(kl);
+          dK.topRows(kl).noalias() += dS.transpose() * Q.middleRows(r0, rl);
         }
-        dP *= att_scale;
-        ws.dq.block(bi * seq, h * hs, seq, hs).noalias() = dP * K;
-        dK.noalias() += dP.transpose() * Q;
       }
     }
     rope_apply(ws.dq, hs, seq, c.rope_half_split, ws.rope_cos, ws.rope_sin, true);

@@ -49,6 +49,20 @@ TEST_CASE("batched forward matches the per-token reference in both RoPE conventi
     }
 }
 
+TEST_CASE("long sequences: causal attention blocks of rows match the reference") {
+  // 150 positions: two full blocks of 64 query rows and a partial one.
+  auto m = test::tiny_model<float>(test::tiny_config(true), 11, 2);
+  m.cfg.seq_len = 256;
+  auto tokens = random_tokens(2 * 150, m.cfg.vocab_size, 9);
+  Workspace<float> ws;
+  forward<float>(m, ws, tokens, {}, 2, 150);
+  for (int b = 0; b < 2; ++b) {
+    Mat<float> ref =
+        reference_logits<float>(m, std::span<const int32_t>(tokens).subspan(b * 150, 150));
+    CHECK((ws.logits.middleRows(b * 150, 150) - ref).cwiseAbs().maxCoeff() < 1e-4f);
+  }
+}
+
 TEST_CASE("half-split RoPE with permuted q/k rows computes the same model as adjacent pairs") {
   auto adj = test::tiny_model<float>(test::tiny_config(false), 6, 0);
   auto hf = adj;
