@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -46,6 +47,20 @@ def _panels(n: int, width: float = 4.2, height: float = 3.4):
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
+
+
+_RESIDUAL = "||W - Q - sBA||_F / ||W||_F"
+
+
+def _decorate(ax, title, xlabel, ylabel, xticks=None, legend_size=7):
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if xticks is not None:
+        ax.set_xticks(xticks)
+        ax.set_xticklabels([label(x) for x in xticks])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
 
 
 def _save(fig, path) -> Path:
@@ -95,12 +110,8 @@ def residual_vs_T(points: pd.DataFrame, path, value: str = "mean_residual_rel") 
                 ax.plot(s.index, s.values, color=colour(m), ls=_STYLES[k % len(_STYLES)],
                         marker=_MARKERS[k % len(_MARKERS)], ms=4,
                         label=m if r is None else f"{m} r={label(r)}")
-        ax.set_title(f"{q}")
-        ax.set_xlabel("alternating steps T")
-        ax.set_ylabel("||W - Q - sBA||_F / ||W||_F" if value == "mean_residual_rel" else value)
-        ax.set_xticks(sorted(df["T"].unique()))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _decorate(ax, q, "alternating steps T",
+                  _RESIDUAL if value == "mean_residual_rel" else value, sorted(df["T"].unique()))
     fig.suptitle("Initialisation discrepancy against T (mean over tensors)")
     return _save(fig, path)
 
@@ -131,12 +142,9 @@ def discrepancy_by_layer(tensors: pd.DataFrame, path, value: str = "residual_rel
                 s = d[(d["method"] == m) & (d["T"] == T)].groupby("layer")[value].mean()
                 ax.plot(s.index, s.values, color=colour(m), ls=_STYLES[k % 4],
                         marker=_MARKERS[k % 6], ms=3, alpha=1.0 - 0.12 * k, label=f"{m} T={T}")
-        ax.set_title(q if r is None else f"{q}, r={label(r)}")
-        ax.set_xlabel("layer")
-        ax.set_xticks(sorted(df["layer"].unique()))
-        ax.set_ylabel("||W - Q - sBA||_F / ||W||_F" if value == "residual_rel" else value)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=6)
+        _decorate(ax, q if r is None else f"{q}, r={label(r)}", "layer",
+                  _RESIDUAL if value == "residual_rel" else value, sorted(df["layer"].unique()),
+                  legend_size=6)
     fig.suptitle("Discrepancy per layer (mean over projection types)")
     return _save(fig, path)
 
@@ -159,16 +167,10 @@ def error_reduction_vs_rank(points: pd.DataFrame, path,
                 ax.plot(s.index, s.values, color=colour(m), ls=_STYLES[k % len(_STYLES)],
                         marker=_MARKERS[k % len(_MARKERS)], ms=4, label=f"{m} T={T}")
         ax.axhline(0, color=colour("qlora"), lw=0.8, ls="--")
-        ax.set_title(q)
-        ax.set_xlabel("rank r")
         ax.set_xscale("log", base=2)
-        ranks = sorted(d["rank"].unique())
-        ax.set_xticks(ranks)
-        ax.set_xticklabels([label(r) for r in ranks])
         norm = "nuclear" if "nuclear" in value else "Frobenius"
-        ax.set_ylabel(f"error reduction vs QLoRA ({norm}), %")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _decorate(ax, q, "rank r", f"error reduction vs QLoRA ({norm}), %",
+                  sorted(d["rank"].unique()))
     fig.suptitle("Error reduction against rank (1 - err / err_QLoRA)")
     return _save(fig, path)
 
@@ -220,12 +222,14 @@ def ppl_vs_bits(points: pd.DataFrame, path, value: str = "ppl_final") -> Path | 
                                 xytext=(6, -3), fontsize=7, color=colour(m))
     if "ppl_fp" in df and df["ppl_fp"].notna().any():
         ax.axhline(df["ppl_fp"].mean(), color="0.5", lw=0.8, label="before fine-tuning (fp32)")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("perplexity after fine-tuning")
-    ax.set_xticks(sorted(quantised["xbits"].unique()))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    ax.set_title("Perplexity against bits")
+    ys = list(ok[value]) + (list(df["ppl_fp"].dropna()) if "ppl_fp" in df else [])
+    if ys and min(ys) > 0 and max(ys) / min(ys) > 5:  # the unadapted model can sit far above
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:g}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    _decorate(ax, "Perplexity against bits", xlabel, "perplexity after fine-tuning",
+              sorted(quantised["xbits"].unique()))
     return _save(fig, path)
 
 
@@ -258,10 +262,6 @@ def training_curves(curves: pd.DataFrame, path, curve: str = "train_loss") -> Pa
                     if isinstance(e["train_eval_step"], np.ndarray):
                         ax.plot(e["train_eval_step"], e["train_eval_loss"], color=colour(m),
                                 ls="none", marker=_MARKERS[k % 6], ms=4)
-        ax.set_title(g)
-        ax.set_xlabel("step")
-        ax.set_ylabel("training loss (markers: eval)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _decorate(ax, g, "step", "training loss (markers: eval)")
     fig.suptitle("Training curves")
     return _save(fig, path)

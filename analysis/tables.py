@@ -143,8 +143,8 @@ def label(v) -> str:
     """A parameter value as a row/column label: integral floats as ints, NaN as '-'."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return MISSING
-    if isinstance(v, (float, np.floating)) and float(v).is_integer():
-        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return str(int(v)) if float(v).is_integer() else f"{float(v):.6g}"
     return str(v)
 
 
