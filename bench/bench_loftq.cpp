@@ -28,6 +28,9 @@ void run_loftq(benchmark::State& state, const char* svd) {
 void BM_LoftqStepExact(benchmark::State& state) {
   run_loftq(state, "exact");
 }
+void BM_LoftqStepExactGesdd(benchmark::State& state) {
+  run_loftq(state, "exact-gesdd");
+}
 void BM_LoftqStepRandomized(benchmark::State& state) {
   run_loftq(state, "randomized");
 }
@@ -35,4 +38,5 @@ void BM_LoftqStepRandomized(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_LoftqStepExact)->Arg(1024)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LoftqStepExactGesdd)->Arg(1024)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LoftqStepRandomized)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond);

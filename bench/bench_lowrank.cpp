@@ -1,10 +1,12 @@
-// Truncated SVD kernels: exact (sgesdd) vs randomized, and the thread-independent products.
+// Truncated SVD kernels: exact (sgesvdx, top r) vs exact-gesdd (sgesdd, all vectors) vs
+// randomized; singular values alone (double Gram vs sgesdd); the thread-independent products.
 // Run through `make bench` (bench/run.sh); whole-run comparisons live in compare_loftq.sh.
 #include <benchmark/benchmark.h>
 
 #include <random>
 
 #include "common/rng.hpp"
+#include "lowrank/exact.hpp"
 #include "lowrank/products.hpp"
 #include "lowrank/svd.hpp"
 
@@ -30,8 +32,21 @@ void run_svd(benchmark::State& state, const char* spec_text) {
 void BM_SvdExact(benchmark::State& state) {
   run_svd(state, "exact");
 }
+void BM_SvdExactGesdd(benchmark::State& state) {
+  run_svd(state, "exact-gesdd");
+}
 void BM_SvdRandomized(benchmark::State& state) {
   run_svd(state, "randomized:p=10:q=2");
+}
+
+// The nuclear norm's cost: every singular value, without vectors.
+void BM_SingularValuesGram(benchmark::State& state) {
+  const loft::Matrix a = gaussian_matrix(int(state.range(0)), int(state.range(0)), 1);
+  for (auto _ : state) benchmark::DoNotOptimize(loft::lowrank::singular_values(a));
+}
+void BM_SingularValuesGesdd(benchmark::State& state) {
+  const loft::Matrix a = gaussian_matrix(int(state.range(0)), int(state.range(0)), 1);
+  for (auto _ : state) benchmark::DoNotOptimize(loft::lowrank::singular_values_gesdd(a));
 }
 
 void BM_SubtractProduct(benchmark::State& state) {
@@ -47,5 +62,8 @@ void BM_SubtractProduct(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_SvdExact)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SvdExactGesdd)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SingularValuesGram)->Arg(1024)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SingularValuesGesdd)->Arg(1024)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SvdRandomized)->Arg(256)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SubtractProduct)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond);

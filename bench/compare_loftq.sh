@@ -4,6 +4,9 @@
 # it (bench/torch_loftq.py: full torch.linalg.svd each step, argmin quantisation), 2 threads each.
 # Targets (issue 4): randomized >= 30x faster than PyTorch with a final residual within 0.5% of
 # exact; exact >= 1.5x faster with the same final residual to 1e-4 (relative).
+# `exact` is sgesvdx (top r triplets only); LOFTQ_GESDD=1 also times `exact-gesdd` (sgesdd, all
+# vectors: the driver PyTorch uses) and LOFTQ_NUCLEAR=1 times `exact --nuclear` (plus every
+# singular value of each residual), both reported beside the targets, not part of them.
 # Usage: LOFTLAB_BIN=build/loftlab bench/compare_loftq.sh [N]      (N defaults to 4096)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,18 +24,27 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 common=(--npy "$tmp/w.npy" --method loftq --quant nf2 --rank 64 --steps 5 --threads 2)
 "$bin" init-matrix "${common[@]}" --svd exact >"$tmp/exact.json"
 "$bin" init-matrix "${common[@]}" --svd randomized:p=10:q=2 >"$tmp/randomized.json"
+extra=()
+if [[ ${LOFTQ_GESDD:-0} == 1 ]]; then
+  "$bin" init-matrix "${common[@]}" --svd exact-gesdd >"$tmp/exact-gesdd.json"
+  extra+=(exact-gesdd)
+fi
+if [[ ${LOFTQ_NUCLEAR:-0} == 1 ]]; then
+  "$bin" init-matrix "${common[@]}" --svd exact --nuclear >"$tmp/exact+nuclear.json"
+  extra+=(exact+nuclear)
+fi
 OMP_NUM_THREADS=2 $py bench/torch_loftq.py --npy "$tmp/w.npy" --bits 2 --rank 64 --steps 5 \
   --threads 2 >"$tmp/torch.json"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-$py - "$tmp" <<'PY'
+$py - "$tmp" "${extra[@]}" <<'PY'
 import json, sys
-d = sys.argv[1]
-r = {k: json.load(open(f"{d}/{k}.json")) for k in ("exact", "randomized", "torch")}
+d, extra = sys.argv[1], sys.argv[2:]
+r = {k: json.load(open(f"{d}/{k}.json")) for k in ["exact", "randomized", "torch"] + extra}
 t = r["torch"]["seconds"][-1]
-print(f"{'impl':<12}{'seconds':>10}{'speedup':>10}{'final residual_fro':>22}{'rel. to torch':>15}{'rel. to exact':>15}")
-for k in ("torch", "exact", "randomized"):
+print(f"{'impl':<14}{'seconds':>8}{'speedup':>10}{'final residual_fro':>22}{'rel. to torch':>15}{'rel. to exact':>15}")
+for k in ["torch", "exact", "randomized"] + extra:
     s, f = r[k]["seconds"][-1], r[k]["residual_fro"][-1]
-    print(f"{k:<12}{s:>10.2f}{t / s:>9.1f}x{f:>22.6f}{f / r['torch']['residual_fro'][-1] - 1:>+15.2e}"
+    print(f"{k:<14}{s:>8.2f}{t / s:>9.1f}x{f:>22.6f}{f / r['torch']['residual_fro'][-1] - 1:>+15.2e}"
           f"{f / r['exact']['residual_fro'][-1] - 1:>+15.2e}")
 print("trace exact     ", [round(x, 5) for x in r["exact"]["residual_fro"]])
 print("trace randomized", [round(x, 5) for x in r["randomized"]["residual_fro"]])
