@@ -1,6 +1,4 @@
 // Batched forward, cross-entropy and backward of the Llama; plus the per-token reference.
-// GCC 12 reports false "maybe uninitialized" warnings inside Eigen's AVX-512 double gemm kernels.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include "model/forward.hpp"
 #include "model/row_products.hpp"
 
