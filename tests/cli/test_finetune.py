@@ -172,6 +172,13 @@ def test_pretrained_model_generates(work):
     p = work.run("generate", "--model", "pretrained:tiny", "--steps", 20, "--prompt", "the cat")
     text = p.stdout.rstrip("\n")
     assert text.startswith("the cat") and len(text) > len("the cat")
+    # A 512-token tokenizer does not belong to a 258-token byte model: refused, naming both.
+    tok = DATA / "tok512.bin"
+    if tok.exists():
+        p = work.run("generate", "--model", "pretrained:tiny", "--tokenizer", f"llama2c:{tok}",
+                     ok=False)
+        assert p.returncode != 0 and p.returncode < 128
+        assert "pretrained:tiny" in p.stderr and "512" in p.stderr, p.stderr
 
 
 def test_pretrain_rerun_resumes_and_existing_name_is_not_retrained(work):
