@@ -60,7 +60,8 @@ int cmd_init_matrix(int argc, char** argv) {
       "adapter rank r (1..min(out, in)) or energy:F (smallest r holding F of the energy of "
       "W - q(W))")("steps", po::value(&steps)->default_value(1),
                    "alternating steps T (loftq: 0 = qlora)")(
-      "svd", po::value(&svd_text)->default_value("exact"), "exact | randomized[:p=10:q=2]")(
+      "svd", po::value(&svd_text)->default_value("exact"),
+      "exact | exact-gesdd | randomized[:p=10:q=2]")(
       "seed", po::value(&seed)->default_value(0), "seed for A (lora/qlora) and randomized SVD")(
       "alpha", po::value(&alpha)->default_value(0), "lora_alpha (0 = rank, so s = 1)")(
       "stop", po::value(&stop)->default_value("none"),
