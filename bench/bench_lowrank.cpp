@@ -1,12 +1,11 @@
 // Truncated SVD kernels: exact (sgesvdx, top r) vs exact-gesdd (sgesdd, all vectors) vs
-// randomized; singular values alone (double Gram vs sgesdd); the thread-independent products.
+// randomized; singular values alone (sgesdd without vectors); the thread-independent products.
 // Run through `make bench` (bench/run.sh); whole-run comparisons live in compare_loftq.sh.
 #include <benchmark/benchmark.h>
 
 #include <random>
 
 #include "common/rng.hpp"
-#include "lowrank/exact.hpp"
 #include "lowrank/products.hpp"
 #include "lowrank/svd.hpp"
 
@@ -40,13 +39,9 @@ void BM_SvdRandomized(benchmark::State& state) {
 }
 
 // The nuclear norm's cost: every singular value, without vectors.
-void BM_SingularValuesGram(benchmark::State& state) {
+void BM_SingularValues(benchmark::State& state) {
   const loft::Matrix a = gaussian_matrix(int(state.range(0)), int(state.range(0)), 1);
   for (auto _ : state) benchmark::DoNotOptimize(loft::lowrank::singular_values(a));
-}
-void BM_SingularValuesGesdd(benchmark::State& state) {
-  const loft::Matrix a = gaussian_matrix(int(state.range(0)), int(state.range(0)), 1);
-  for (auto _ : state) benchmark::DoNotOptimize(loft::lowrank::singular_values_gesdd(a));
 }
 
 void BM_SubtractProduct(benchmark::State& state) {
@@ -63,7 +58,6 @@ void BM_SubtractProduct(benchmark::State& state) {
 
 BENCHMARK(BM_SvdExact)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SvdExactGesdd)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_SingularValuesGram)->Arg(1024)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_SingularValuesGesdd)->Arg(1024)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SingularValues)->Arg(1024)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SvdRandomized)->Arg(256)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SubtractProduct)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond);

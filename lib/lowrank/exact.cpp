@@ -4,7 +4,6 @@
 // No copies beyond the one LAPACK destroys.
 #include "lowrank/exact.hpp"
 
-#include <cmath>
 #include <optional>
 #include <vector>
 
@@ -77,58 +76,12 @@ TruncatedSvd exact_svd_gesdd(ConstMatrixRef a, int rank) {
   return out;
 }
 
-namespace {
-
-void check_values_input(ConstMatrixRef a) {
-  if (!a.allFinite())
-    fail("singular values of a {}x{} matrix with NaN or Inf entries", a.rows(), a.cols());
-}
-
-}  // namespace
-
-// Why the Gram matrix: its values-only eigensolver (dsyevr_2stage) reduces to tridiagonal form in
-// two stages, the first one BLAS-3, while sgesdd's bidiagonalisation reads the whole trailing
-// matrix twice per column (BLAS-2, bound by memory). In double, the Gram matrix loses nothing
-// that matters: each eigenvalue has an absolute error of about eps_double * k * sigma_1^2, so
-// sigma_i = sqrt(lambda_i) is off by at most about sqrt(eps_double * k) * sigma_1 (1e-6 sigma_1
-// at k = 4096, and only for values near 0; large values are relatively accurate to ~1e-15), the
-// same order as float32 sgesdd's own eps_float * sigma_1 * O(1). Tests hold it to the reference.
+// Measured against the double Gram matrix + dsyevr_2stage (values only): on this machine that
+// route was 2x slower at 1024 and 2048 (bench/README.md, LoftQ), so sgesdd without vectors stays.
 Eigen::VectorXf singular_values(ConstMatrixRef a) {
   if (a.size() == 0) return {};
-  check_values_input(a);
-  const lapack_int m = static_cast<lapack_int>(a.rows()), n = static_cast<lapack_int>(a.cols());
-  const lapack_int k = std::min(m, n);
-  using RowMajorD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  const RowMajorD ad = a.cast<double>();  // column-major, this is A^T: n x m, leading dim n
-  Eigen::MatrixXd gram(k, k);             // lower triangle of A^T A (m >= n) or A A^T (m < n)
-  std::optional<SerialBlas> serial;
-  if (serial_size(m, n)) serial.emplace();
-  if (m >= n)
-    cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, n, m, 1.0, ad.data(), n, 0.0, gram.data(),
-                k);
-  else
-    cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, m, n, 1.0, ad.data(), n, 0.0, gram.data(),
-                k);
-  Eigen::VectorXd lambda(k);
-  std::vector<lapack_int> support(2 * static_cast<size_t>(k));
-  lapack_int found = 0;
-  double dummy = 0;
-  const lapack_int info =
-      LAPACKE_dsyevr_2stage(LAPACK_COL_MAJOR, 'N', 'A', 'L', k, gram.data(), k, 0.0, 0.0, 0, 0, 0.0,
-                            &found, lambda.data(), &dummy, 1, support.data());
-  if (info != 0 || found != k)
-    fail(
-        "LAPACK dsyevr_2stage (values of the {}x{} Gram matrix of a {}x{} matrix) failed "
-        "(info = {}, found {})",
-        k, k, m, n, info, found);
-  Eigen::VectorXf s(k);  // lambda ascending; rounding can leave values near 0 slightly negative
-  for (lapack_int i = 0; i < k; ++i) s(i) = float(std::sqrt(std::max(lambda(k - 1 - i), 0.0)));
-  return s;
-}
-
-Eigen::VectorXf singular_values_gesdd(ConstMatrixRef a) {
-  if (a.size() == 0) return {};
-  check_values_input(a);
+  if (!a.allFinite())
+    fail("singular values of a {}x{} matrix with NaN or Inf entries", a.rows(), a.cols());
   const lapack_int m = static_cast<lapack_int>(a.rows()), n = static_cast<lapack_int>(a.cols());
   Matrix work = a;
   Eigen::VectorXf s(std::min(m, n));

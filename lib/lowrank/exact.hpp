@@ -18,7 +18,4 @@ TruncatedSvd exact_svd(ConstMatrixRef a, int rank);
 // all_values. Inputs checked by the caller.
 TruncatedSvd exact_svd_gesdd(ConstMatrixRef a, int rank);
 
-// The reference for singular_values(): sgesdd without vectors, all in float32.
-Eigen::VectorXf singular_values_gesdd(ConstMatrixRef a);
-
 }  // namespace loft::lowrank

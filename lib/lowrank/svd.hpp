@@ -77,10 +77,7 @@ std::string format(const SvdSpec& spec);
 // Throws for rank outside 1..min(m, n), an empty matrix, or NaN/Inf entries.
 TruncatedSvd truncated_svd(const SvdSpec& spec, ConstMatrixRef a, int rank, uint64_t seed = 0);
 
-// Every singular value of a, descending: square roots of the eigenvalues of the double-precision
-// Gram matrix of the shorter side (dsyrk, then dsyevr_2stage without vectors), faster than
-// sgesdd's values-only path and as accurate in absolute terms (~1e-7 sigma_1 or better; values
-// near 0 come out as O(1e-8..1e-6) sigma_1, never negative). Reference: singular_values_gesdd.
+// Every singular value of a, descending (LAPACK sgesdd without vectors).
 Eigen::VectorXf singular_values(ConstMatrixRef a);
 
 // Make the sign convention above hold (flips u_j and v_j together).
