@@ -1,16 +1,14 @@
 // loftlab: the command-line program. Dispatches to the subcommand table below.
 #include <fmt/format.h>
 
-#include <unistd.h>
-
-#include <cstdlib>
-#include <cstring>
 #include <exception>
 #include <string_view>
 
 #include "common/error.hpp"
 #include "common/version.hpp"
 #include "experiments/cli/commands.hpp"
+#include "runtime/blas_core.hpp"
+#include "runtime/process.hpp"
 
 namespace {
 
@@ -45,18 +43,9 @@ void usage(std::FILE* out) {
 
 }  // namespace
 
-// OpenMP threads that spin at barriers (libgomp's default) make OpenBLAS's many short parallel
-// regions ~30x slower as soon as other processes compete for the cores (LoftQ on a 512x512
-// matrix: 36 s instead of 1 s at load 10 on 2 cores). libgomp reads OMP_WAIT_POLICY once, when it
-// loads, so the program re-executes itself with PASSIVE unless the user chose a policy.
-static void prefer_passive_openmp(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY")) return;
-  setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-  execv("/proc/self/exe", argv);  // returns only on failure: carry on with the default policy
-}
-
 int main(int argc, char** argv) {
-  prefer_passive_openmp(argv);
+  // Before anything else: environment that libgomp and OpenBLAS read only when they load.
+  loft::runtime::configure_and_reexec(argv);
   if (argc < 2) {
     usage(stderr);
     return 2;
@@ -67,7 +56,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "--version" || cmd == "version") {
-    fmt::print("loftlab {} ({})\n", loft::version(), loft::git_commit());
+    fmt::print("loftlab {} ({})\n{}\n", loft::version(), loft::git_commit(),
+               loft::runtime::blas_description());
     return 0;
   }
   for (const auto& c : kCommands) {

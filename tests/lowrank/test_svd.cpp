@@ -177,7 +177,11 @@ TEST_CASE("exact (sgesvdx) agrees with exact-gesdd (sgesdd), r = 1 .. min(m, n)"
       CHECK((dots_u.array() - 1).abs().maxCoeff() < 1e-3);
       CHECK((dots_v.array() - 1).abs().maxCoeff() < 1e-3);
       CHECK((fast.reconstruct() - ref.reconstruct()).norm() < 1e-5 * a.norm());
-      CHECK(residual(a, fast) == Approx(residual(a, ref)).epsilon(1e-5).margin(1e-6 * a.norm()));
+      // At r = k both residuals are pure float32 rounding, a few ulps of ||A|| times sqrt(k)
+      // that depend on the BLAS kernels: 400x90 at r = 90 measured 2.3e-6 ||A|| (sgesvdx) vs
+      // 1.2e-6 ||A|| (sgesdd) with OpenBLAS's AVX-512 kernels. Hence the margin, as in the
+      // reconstruction check above; below full rank the relative epsilon decides.
+      CHECK(residual(a, fast) == Approx(residual(a, ref)).epsilon(1e-5).margin(1e-5 * a.norm()));
     }
   }
 }
