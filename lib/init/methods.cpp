@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "common/finite.hpp"
 #include "common/error.hpp"
 #include "common/rng.hpp"
 #include "init/init.hpp"
@@ -205,7 +206,7 @@ Result initialize(std::string_view method, ConstMatrixRef w, const quant::Spec& 
     fail("{}: rank {} is out of range for a {}x{} matrix (valid: 1..{})", method, rank, w.rows(),
          w.cols(), k);
   if (options.steps < 0) fail("{}: steps = {} (valid: 0 or more)", method, options.steps);
-  if (!w.allFinite())
+  if (!all_finite(w))
     fail("{}: the {}x{} matrix has NaN or Inf entries", method, w.rows(), w.cols());
   if (m.quantizes) quant::validate(q);
   lowrank::find_svd_method(options.svd.name);  // a bad name fails before any work

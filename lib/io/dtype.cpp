@@ -1,4 +1,5 @@
 #include "io/dtype.hpp"
+#include "common/finite.hpp"
 
 #include <array>
 #include <bit>
@@ -96,12 +97,11 @@ uint16_t float_to_bf16(float f) {
 }
 
 void check_finite(std::span<const float> data, std::string_view tensor, std::string_view file) {
-  for (size_t i = 0; i < data.size(); ++i)
-    if (!std::isfinite(data[i]))
-      fail(
-          "tensor '{}' in {} holds a non-finite value ({}) at flat index {}; weights must be "
-          "finite",
-          tensor, file, data[i], i);
+  if (const std::size_t i = first_non_finite(data); i < data.size())
+    fail(
+        "tensor '{}' in {} holds a non-finite value ({}) at flat index {}; weights must be "
+        "finite",
+        tensor, file, data[i], i);
 }
 
 Matrix decode_tensor(std::span<const std::byte> raw, const Dtype& dtype,

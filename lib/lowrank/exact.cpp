@@ -2,6 +2,7 @@
 // the row-major m x n buffer of A is the column-major n x m matrix A^T = V S U^T, so LAPACK's "U"
 // of it is our V (arriving as row-major V^T) and its "VT" is our U^T (arriving as row-major U).
 // No copies beyond the one LAPACK destroys.
+#include "common/finite.hpp"
 #include "lowrank/exact.hpp"
 
 #include <optional>
@@ -80,7 +81,7 @@ TruncatedSvd exact_svd_gesdd(ConstMatrixRef a, int rank) {
 // route was 2x slower at 1024 and 2048 (bench/README.md, LoftQ), so sgesdd without vectors stays.
 Eigen::VectorXf singular_values(ConstMatrixRef a) {
   if (a.size() == 0) return {};
-  if (!a.allFinite())
+  if (!all_finite(a))
     fail("singular values of a {}x{} matrix with NaN or Inf entries", a.rows(), a.cols());
   const lapack_int m = static_cast<lapack_int>(a.rows()), n = static_cast<lapack_int>(a.cols());
   Matrix work = a;

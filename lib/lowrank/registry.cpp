@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "common/finite.hpp"
 #include "common/error.hpp"
 #include "lowrank/exact.hpp"
 #include "lowrank/lapack.hpp"
@@ -131,7 +132,7 @@ void check_svd_input(ConstMatrixRef a, int rank) {
   if (rank < 1 || rank > k)
     fail("SVD rank {} is out of range for a {}x{} matrix (valid: 1..{})", rank, a.rows(), a.cols(),
          k);
-  if (!a.allFinite()) fail("SVD of a {}x{} matrix with NaN or Inf entries", a.rows(), a.cols());
+  if (!all_finite(a)) fail("SVD of a {}x{} matrix with NaN or Inf entries", a.rows(), a.cols());
 }
 
 TruncatedSvd truncated_svd(const SvdSpec& spec, ConstMatrixRef a, int rank, uint64_t seed) {

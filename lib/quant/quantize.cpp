@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common/error.hpp"
+#include "common/finite.hpp"
 #include "quant/packing.hpp"
 #include "quant/registry.hpp"
 
@@ -92,18 +93,19 @@ std::vector<float> dequantize(const Quantized& q, Kernel kernel) {
 }
 
 Matrix fake_quantize(const Spec& spec, ConstMatrixRef w) {
-  Matrix in = w;  // contiguous row-major copy (w may be a strided block)
-  if (!in.allFinite()) {
-    const float* p = in.data();
-    const auto i = static_cast<Eigen::Index>(
-        std::find_if_not(p, p + in.size(), [](float v) { return std::isfinite(v); }) - p);
+  // Quantisation blocks run over the flattened matrix: a strided block is copied to contiguous
+  // memory first, a whole matrix is used in place.
+  Matrix copy;
+  if (w.outerStride() != w.cols()) copy = w;
+  const float* p = copy.size() ? copy.data() : w.data();
+  const std::span<const float> x(p, static_cast<std::size_t>(w.size()));
+  if (const auto i = static_cast<Eigen::Index>(first_non_finite(x)); i < w.size()) {
     fail(
         "cannot quantise a non-finite value ({}) at row {}, column {} of a {}x{} matrix: "
         "every weight must be a finite float32",
-        p[i], i / in.cols(), i % in.cols(), in.rows(), in.cols());
+        p[i], i / w.cols(), i % w.cols(), w.rows(), w.cols());
   }
   Matrix out(w.rows(), w.cols());
-  const std::span<const float> x(in.data(), static_cast<std::size_t>(in.size()));
   const Quantized q = quantize(spec, x, Kernel::fast);
   dequantize(q, std::span<float>(out.data(), static_cast<std::size_t>(out.size())), Kernel::fast);
   return out;
