@@ -14,6 +14,7 @@
 # Usage: LOFTLAB_BIN=build/loftlab bench/compare_loftq.sh [N]      (N defaults to 4096)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/openblas.sh
 # Both sides get the same OpenMP waiting: what loftlab picks for itself (lib/runtime/process.hpp,
 # GOMP_SPINCOUNT=2000) unless the caller chose OMP_WAIT_POLICY or GOMP_SPINCOUNT.
 if [[ -z ${OMP_WAIT_POLICY:-} && -z ${GOMP_SPINCOUNT:-} ]]; then export GOMP_SPINCOUNT=2000; fi
@@ -47,13 +48,10 @@ torch_run() {  # torch_run NAME [ENV=VALUE...]
 }
 torch_run torch
 torches=(torch)
-loft_core=$("$bin" --version | grep -o '[A-Za-z0-9]* MAX_THREADS' | cut -d' ' -f1)
-torch_core=$($py -c "import ctypes; f = ctypes.CDLL('libopenblas.so.0').openblas_get_corename
-f.restype = ctypes.c_char_p; print(f().decode())" 2>/dev/null || true)
-if [[ -z ${OPENBLAS_CORETYPE:-} && -n $loft_core && -n $torch_core && $loft_core != "$torch_core" ]]; then
-  echo "OpenBLAS kernels: loftlab $loft_core, torch as installed $torch_core: torch runs on both"
-  torch_run "torch@$loft_core" OPENBLAS_CORETYPE="$loft_core"
-  torches+=("torch@$loft_core")
+core=$(extra_torch_core "$bin")
+if [[ -n $core ]]; then
+  torch_run "torch@$core" OPENBLAS_CORETYPE="$core"
+  torches+=("torch@$core")
 fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 $py - "$tmp" "${#torches[@]}" "${torches[@]}" "${extra[@]}" <<'PY'
