@@ -14,18 +14,28 @@ constexpr int kBlockRows = 128;
 // Below this many multiply-adds a product runs on one thread: waking a team costs more.
 constexpr double kParallelWork = 4e6;
 
-// Runs body(first_row, rows) over fixed blocks of [0, total): the same blocks for any team size.
+}  // namespace
+
+// Runs body(first_row, rows) over fixed blocks of [0, total): the same blocks for any team size,
+// and every BLAS call in body single-threaded. A small product runs on this thread alone, under
+// SerialBlas: outside a parallel region OpenBLAS would otherwise split the block over its own
+// threads, and its edge-tile kernels round differently per split (Haswell kernels: LoftQ at
+// 512x384 differed between 1 and 2 threads in the 10th digit).
 template <typename Body>
 void for_row_blocks(int total, double work, Body body) {
   const int blocks = (total + kBlockRows - 1) / kBlockRows;
-#pragma omp parallel for schedule(static) if (work > kParallelWork)
+  if (work <= kParallelWork) {
+    SerialBlas serial;
+    for (int b = 0; b < blocks; ++b)
+      body(b * kBlockRows, std::min(kBlockRows, total - b * kBlockRows));
+    return;
+  }
+#pragma omp parallel for schedule(static)
   for (int b = 0; b < blocks; ++b) {
     const int first = b * kBlockRows;
     body(first, std::min(kBlockRows, total - first));
   }
 }
-
-}  // namespace
 
 void a_times(ConstMatrixRef a, const ColMatrix& x, ColMatrix& out) {
   const int m = static_cast<int>(a.rows()), n = static_cast<int>(a.cols());
