@@ -1,6 +1,7 @@
 # loftlab: top-level entry points. Every target installs missing Debian packages first.
 #   make            build (Release, -O3, warnings on) into build/
 #   make test       build with -Werror into build-test/ and run every test through ctest
+#   make test-kernels  the Catch2 tests under each OpenBLAS kernel set this CPU runs
 #   make run        build and run the default sweep, print its table
 #   make bench      build and run the benchmarks (see bench/README.md)
 #   make deps       install what packages.txt lists (idempotent, quick when all present)
@@ -13,7 +14,7 @@ CMAKE_FLAGS ?=
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PY     := /usr/bin/python3
 
-.PHONY: all build deps test run bench format clean reproduce reproduce-quick
+.PHONY: all build deps test test-kernels run bench format clean reproduce reproduce-quick
 
 all: build
 
@@ -39,6 +40,10 @@ $(TBUILD)/CMakeCache.txt:
 test: deps $(TBUILD)/CMakeCache.txt
 	cmake --build $(TBUILD) -j$(JOBS)
 	cd $(TBUILD) && ctest --output-on-failure -j$(JOBS)
+
+test-kernels: deps $(TBUILD)/CMakeCache.txt
+	cmake --build $(TBUILD) -j$(JOBS)
+	./tests/kernels.sh $(TBUILD)
 
 run: build
 	./sweeps/default_run.sh $(BUILD)/loftlab
