@@ -5,9 +5,22 @@
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <random>
 #include <string>
 
+#include "common/matrix.hpp"
+#include "common/rng.hpp"
+
 namespace loft::test {
+
+// An m x n matrix of N(0, std^2) entries from the project's seeded generator.
+inline Matrix gaussian(Eigen::Index m, Eigen::Index n, uint64_t seed, float std) {
+  Rng rng = make_rng(seed, "test");
+  std::normal_distribution<float> d(0.0f, std);
+  Matrix a(m, n);
+  for (Eigen::Index i = 0; i < a.size(); ++i) a.data()[i] = d(rng);
+  return a;
+}
 
 // ../shared/data (or $LOFTLAB_DATA); empty when absent, so data tests can skip.
 inline std::optional<std::filesystem::path> data_dir() {
@@ -20,11 +33,12 @@ inline std::optional<std::filesystem::path> data_dir() {
 }  // namespace loft::test
 
 // Catch2 v2 has no SKIP: warn with a clear message and leave the test case.
-#define LOFT_REQUIRE_DATA(var)                                                              \
-  auto var##_opt = ::loft::test::data_dir();                                                \
-  if (!var##_opt) {                                                                         \
-    WARN("skipped: ../shared/data not found (set LOFTLAB_DATA to the folder with "          \
-         "stories260K.bin)");                                                               \
-    return;                                                                                 \
-  }                                                                                         \
+#define LOFT_REQUIRE_DATA(var)                                                    \
+  auto var##_opt = ::loft::test::data_dir();                                      \
+  if (!var##_opt) {                                                               \
+    WARN(                                                                         \
+        "skipped: ../shared/data not found (set LOFTLAB_DATA to the folder with " \
+        "stories260K.bin)");                                                      \
+    return;                                                                       \
+  }                                                                               \
   const std::filesystem::path var = *var##_opt

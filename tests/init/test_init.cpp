@@ -18,20 +18,12 @@ using namespace loft::init;
 
 namespace {
 
-Matrix gaussian(Eigen::Index m, Eigen::Index n, uint64_t seed, float std = 0.02f) {
-  Rng rng = make_rng(seed, "test");
-  std::normal_distribution<float> d(0.0f, std);
-  Matrix a(m, n);
-  for (Eigen::Index i = 0; i < a.size(); ++i) a.data()[i] = d(rng);
-  return a;
-}
-
 // Weight-like: a decaying low-rank part plus noise, so low rank helps.
 Matrix weight_like(Eigen::Index m, Eigen::Index n, uint64_t seed) {
   const int k = 12;
-  Matrix u = gaussian(m, k, seed, 1.0f), v = gaussian(k, n, seed + 1, 1.0f);
+  Matrix u = test::gaussian(m, k, seed, 1.0f), v = test::gaussian(k, n, seed + 1, 1.0f);
   for (int i = 0; i < k; ++i) u.col(i) *= 0.01f * std::pow(0.8f, float(i));
-  return u * v + gaussian(m, n, seed + 2, 0.01f);
+  return u * v + test::gaussian(m, n, seed + 2, 0.01f);
 }
 
 bool identical(const Matrix& a, const Matrix& b) {
@@ -161,7 +153,7 @@ TEST_CASE("full rank (r = min(m, n)) leaves about no residual", "[init]") {
     for (const char* svd : {"exact", "randomized"}) {
       for (auto [m, n] : {std::pair<int, int>{32, 48}, {48, 32}}) {
         INFO(method << " " << svd << " " << m << "x" << n);
-        const Matrix w = gaussian(m, n, 6);
+        const Matrix w = test::gaussian(m, n, 6, 0.02f);
         const Result r = initialize(method, w, nf2, std::min(m, n), opts(2, svd));
         CHECK(r.trace.residual_rel.back() < 1e-5);
         CHECK(residual_reference(w, r.Q, r.B, r.A, r.scale) < 1e-5 * w.norm());
@@ -205,7 +197,7 @@ TEST_CASE("stop = rise keeps the best step and a trace that ends at it", "[init]
   // tiny rank rises after the first steps on some seeds; search a few to find one that rises.
   bool saw_rise = false;
   for (uint64_t seed = 0; seed < 40 && !saw_rise; ++seed) {
-    const Matrix w = gaussian(64, 64, 100 + seed);
+    const Matrix w = test::gaussian(64, 64, 100 + seed, 0.02f);
     const quant::Spec q = quant::parse("int2");
     Options full = opts(6, "randomized");
     full.seed = seed;
@@ -247,7 +239,7 @@ TEST_CASE("same seed, same result with 1 and 2 threads", "[init]") {
 }
 
 TEST_CASE("bad inputs are errors that say what is valid", "[init]") {
-  const Matrix w = gaussian(32, 64, 1);
+  const Matrix w = test::gaussian(32, 64, 1, 0.02f);
   CHECK_THROWS_WITH(initialize("loftQ", w, nf2, 4),
                     Catch::Contains("loftQ") && Catch::Contains("qpissa"));
   CHECK_THROWS_WITH(initialize("loftq", w, nf2, 33), Catch::Contains("1..32"));
@@ -256,7 +248,8 @@ TEST_CASE("bad inputs are errors that say what is valid", "[init]") {
   Matrix bad = w;
   bad(1, 1) = std::numeric_limits<float>::infinity();
   CHECK_THROWS_WITH(initialize("qlora", bad, nf2, 4), Catch::Contains("NaN or Inf"));
-  CHECK_THROWS_AS(initialize("qlora", gaussian(3, 5, 1), nf2, 2), Error);  // 15 values: no block
+  CHECK_THROWS_AS(initialize("qlora", test::gaussian(3, 5, 1, 0.02f), nf2, 2),
+                  Error);  // 15 values: no block
 }
 
 // A real layer: wq of layer 0 of stories260K (64 x 64), read straight from the llama2.c file.

@@ -16,21 +16,15 @@ using namespace loft::lowrank;
 
 namespace {
 
-Matrix gaussian(Eigen::Index m, Eigen::Index n, uint64_t seed, float std = 1.0f) {
-  Rng rng = make_rng(seed, "test");
-  std::normal_distribution<float> d(0.0f, std);
-  Matrix a(m, n);
-  for (Eigen::Index i = 0; i < a.size(); ++i) a.data()[i] = d(rng);
-  return a;
-}
-
 // Orthonormal factors with chosen singular values, so vectors are well defined (distinct values).
 Matrix with_spectrum(Eigen::Index m, Eigen::Index n, const Eigen::VectorXd& s, uint64_t seed) {
   const Eigen::Index k = s.size();
-  Eigen::MatrixXd u = gaussian(m, k, seed).cast<double>().householderQr().householderQ() *
-                      Eigen::MatrixXd::Identity(m, k);
-  Eigen::MatrixXd v = gaussian(n, k, seed + 1).cast<double>().householderQr().householderQ() *
-                      Eigen::MatrixXd::Identity(n, k);
+  Eigen::MatrixXd u =
+      test::gaussian(m, k, seed, 1.0f).cast<double>().householderQr().householderQ() *
+      Eigen::MatrixXd::Identity(m, k);
+  Eigen::MatrixXd v =
+      test::gaussian(n, k, seed + 1, 1.0f).cast<double>().householderQr().householderQ() *
+      Eigen::MatrixXd::Identity(n, k);
   return (u * s.asDiagonal() * v.transpose()).cast<float>();
 }
 
@@ -40,7 +34,7 @@ Matrix low_rank_plus_noise(Eigen::Index m, Eigen::Index n, int true_rank, float 
                            uint64_t seed) {
   Eigen::VectorXd s(true_rank);
   for (int i = 0; i < true_rank; ++i) s(i) = 10.0 * std::pow(0.95, i);
-  return with_spectrum(m, n, s, seed) + gaussian(m, n, seed + 7, noise);
+  return with_spectrum(m, n, s, seed) + test::gaussian(m, n, seed + 7, noise);
 }
 
 struct Reference {
@@ -163,7 +157,7 @@ TEST_CASE("exact (sgesvdx) agrees with exact-gesdd (sgesdd), r = 1 .. min(m, n)"
   };
   for (const Shape sh : {Shape{120, 80}, Shape{80, 120}, Shape{100, 100}, Shape{400, 90}}) {
     const int k = std::min(sh.m, sh.n);
-    const Matrix a = gaussian(sh.m, sh.n, 17 + sh.m, 0.02f);
+    const Matrix a = test::gaussian(sh.m, sh.n, 17 + sh.m, 0.02f);
     for (int rank : {1, 8, k / 2, k}) {
       INFO(sh.m << "x" << sh.n << " rank " << rank);
       const TruncatedSvd fast = truncated_svd(parse_svd("exact"), a, rank);
@@ -222,7 +216,7 @@ TEST_CASE("every method keeps the conventions and reaches ~0 error at full rank"
   for (const auto& m : svd_methods()) {
     for (auto [rows, cols] : {std::pair<int, int>{30, 20}, {20, 30}}) {
       INFO(m.name << " " << rows << "x" << cols);
-      const Matrix a = gaussian(rows, cols, 3);
+      const Matrix a = test::gaussian(rows, cols, 3, 1.0f);
       const int k = std::min(rows, cols);
       const SvdSpec spec = parse_svd(m.name);
       const TruncatedSvd partial = truncated_svd(spec, a, 5, 1);
@@ -283,7 +277,7 @@ TEST_CASE("randomized SVD is a function of its seed, not of the thread count", "
 }
 
 TEST_CASE("bad inputs are errors naming the shape and the valid range", "[lowrank]") {
-  const Matrix a = gaussian(8, 5, 1);
+  const Matrix a = test::gaussian(8, 5, 1, 1.0f);
   for (const auto& m : svd_methods()) {
     const SvdSpec spec = parse_svd(m.name);
     CHECK_THROWS_WITH(truncated_svd(spec, a, 0), Catch::Contains("8x5") && Catch::Contains("1..5"));
@@ -301,7 +295,7 @@ TEST_CASE("bad inputs are errors naming the shape and the valid range", "[lowran
 TEST_CASE("BLAS shares OpenMP's thread pool, so nested calls do not oversubscribe", "[lowrank]") {
   INFO(blas_threading());
   CHECK(blas_uses_openmp_pool());
-  const Matrix a = gaussian(120, 80, 4), b = gaussian(120, 80, 5);
+  const Matrix a = test::gaussian(120, 80, 4, 1.0f), b = test::gaussian(120, 80, 5, 1.0f);
   const SvdSpec spec = parse_svd("randomized");
   const TruncatedSvd sa = truncated_svd(spec, a, 10, 1), sb = truncated_svd(spec, b, 10, 1);
   TruncatedSvd pa, pb;
@@ -317,8 +311,8 @@ TEST_CASE("BLAS shares OpenMP's thread pool, so nested calls do not oversubscrib
 }
 
 TEST_CASE("the thread-independent products match Eigen's", "[lowrank]") {
-  const Matrix a = gaussian(300, 200, 1);
-  const ColMatrix x = gaussian(200, 9, 2), y = gaussian(300, 9, 3);
+  const Matrix a = test::gaussian(300, 200, 1, 1.0f);
+  const ColMatrix x = test::gaussian(200, 9, 2, 1.0f), y = test::gaussian(300, 9, 3, 1.0f);
   ColMatrix out;
   a_times(a, x, out);
   CHECK((out.cast<double>() - a.cast<double>() * x.cast<double>()).cwiseAbs().maxCoeff() < 1e-4);
@@ -326,7 +320,7 @@ TEST_CASE("the thread-independent products match Eigen's", "[lowrank]") {
   CHECK(
       (out.cast<double>() - a.cast<double>().transpose() * y.cast<double>()).cwiseAbs().maxCoeff() <
       1e-4);
-  const Matrix b = gaussian(300, 7, 4), c = gaussian(7, 200, 5);
+  const Matrix b = test::gaussian(300, 7, 4, 1.0f), c = test::gaussian(7, 200, 5, 1.0f);
   Matrix diff;
   subtract_product(a, 0.5f, b, c, diff);
   const Eigen::MatrixXd ref = a.cast<double>() - 0.5 * b.cast<double>() * c.cast<double>();
@@ -336,7 +330,7 @@ TEST_CASE("the thread-independent products match Eigen's", "[lowrank]") {
 }
 
 TEST_CASE("orthonormalise_columns spans the same space", "[lowrank]") {
-  ColMatrix y = gaussian(50, 6, 12);
+  ColMatrix y = test::gaussian(50, 6, 12, 1.0f);
   const ColMatrix before = y;
   orthonormalise_columns(y);
   CHECK((y.transpose() * y - Eigen::MatrixXf::Identity(6, 6)).cwiseAbs().maxCoeff() < 1e-5);
