@@ -1,6 +1,5 @@
 // The truncated-SVD registry, spec strings and the checks every method shares.
 #include <fmt/format.h>
-#include <omp.h>
 
 #include <charconv>
 
@@ -138,17 +137,6 @@ void check_svd_input(ConstMatrixRef a, int rank) {
 TruncatedSvd truncated_svd(const SvdSpec& spec, ConstMatrixRef a, int rank, uint64_t seed) {
   check_svd_input(a, rank);
   return find_svd_method(spec.name).run(spec, a, rank, seed);
-}
-
-bool blas_uses_openmp_pool() {
-  return openblas_get_parallel() == 2;
-}
-
-std::string blas_threading() {
-  const int mode = openblas_get_parallel();
-  const char* pool = mode == 2 ? "OpenMP pool" : mode == 1 ? "own pthreads pool" : "sequential";
-  return fmt::format("{} ({}, {} threads, omp_get_max_threads() = {})", openblas_get_config(), pool,
-                     openblas_get_num_threads(), omp_get_max_threads());
 }
 
 }  // namespace loft::lowrank

@@ -21,7 +21,7 @@
 //
 // Threads: BLAS/LAPACK calls run on OpenMP's pool (Debian's libopenblas0-openmp), so they use
 // omp_get_max_threads() threads and run single-threaded when called inside an OpenMP parallel
-// region: no oversubscription from nesting. blas_threading() reports what is linked.
+// region: no oversubscription from nesting. runtime::blas_description() reports what is linked.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -82,10 +82,5 @@ Eigen::VectorXf singular_values(ConstMatrixRef a);
 
 // Make the sign convention above hold (flips u_j and v_j together).
 void normalise_signs(Matrix& U, Matrix& V);
-
-// e.g. "OpenBLAS 0.3.21 (OpenMP pool, 2 threads): ..." ; openmp_pool() is false when the linked
-// OpenBLAS runs its own pthreads pool (then OpenMP code around it would oversubscribe).
-std::string blas_threading();
-bool blas_uses_openmp_pool();
 
 }  // namespace loft::lowrank

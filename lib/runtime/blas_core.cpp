@@ -1,6 +1,8 @@
 #include "runtime/blas_core.hpp"
 
 #include <dlfcn.h>
+#include <fmt/format.h>
+#include <omp.h>
 
 namespace loft::runtime {
 
@@ -33,21 +35,31 @@ std::optional<std::string_view> better_openblas_core(std::string_view current,
 
 namespace {
 // Looked up at run time, not linked: with the reference BLAS (or MKL) the symbol is absent.
-const char* call_openblas(const char* symbol) {
-  using Fn = char* (*)();
+template <typename R>
+std::optional<R> call_openblas(const char* symbol) {
+  using Fn = R (*)();
   auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, symbol));
-  return fn ? fn() : nullptr;
+  return fn ? std::optional<R>(fn()) : std::nullopt;
 }
 }  // namespace
 
 std::string openblas_core() {
-  const char* name = call_openblas("openblas_get_corename");
-  return name ? std::string(name) : std::string();
+  const auto name = call_openblas<char*>("openblas_get_corename");
+  return name && *name ? std::string(*name) : std::string();
+}
+
+bool blas_uses_openmp_pool() {
+  return call_openblas<int>("openblas_get_parallel") == 2;
 }
 
 std::string blas_description() {
-  const char* config = call_openblas("openblas_get_config");
-  return config ? std::string(config) : std::string("BLAS: not OpenBLAS");
+  const auto config = call_openblas<char*>("openblas_get_config");
+  if (!config || !*config) return "BLAS: not OpenBLAS";
+  const int mode = call_openblas<int>("openblas_get_parallel").value_or(0);
+  const char* pool = mode == 2 ? "OpenMP pool" : mode == 1 ? "own pthreads pool" : "sequential";
+  return fmt::format("{} ({}, {} threads, omp_get_max_threads() = {})", *config, pool,
+                     call_openblas<int>("openblas_get_num_threads").value_or(1),
+                     omp_get_max_threads());
 }
 
 }  // namespace loft::runtime

@@ -38,8 +38,14 @@ std::optional<std::string_view> better_openblas_core(std::string_view current,
 // this process is not OpenBLAS (asked by symbol, so any BLAS can be linked).
 std::string openblas_core();
 
-// One line for --version and benchmark records: "OpenBLAS 0.3.21 ... SkylakeX MAX_THREADS=64",
-// or "BLAS: not OpenBLAS".
+// Whether the linked OpenBLAS runs on OpenMP's pool (Debian's libopenblas0-openmp): then a BLAS
+// call inside an OpenMP parallel region runs serially instead of spawning a second set of
+// threads. False for a pthreads OpenBLAS (OpenMP code around it would oversubscribe) or another
+// BLAS.
+bool blas_uses_openmp_pool();
+
+// One line for --version, benchmark records and test messages: "OpenBLAS 0.3.21 ... SkylakeX
+// MAX_THREADS=64 (OpenMP pool, 2 threads, omp_get_max_threads() = 2)", or "BLAS: not OpenBLAS".
 std::string blas_description();
 
 }  // namespace loft::runtime

@@ -9,6 +9,7 @@
 #include "common/rng.hpp"
 #include "lowrank/randomized.hpp"
 #include "lowrank/svd.hpp"
+#include "runtime/blas_core.hpp"
 #include "support.hpp"
 
 using namespace loft;
@@ -293,8 +294,8 @@ TEST_CASE("bad inputs are errors naming the shape and the valid range", "[lowran
 // it runs serially instead of spawning a second set of threads. If a pthreads OpenBLAS were
 // linked, OpenMP callers (the sweep's parallel points) would oversubscribe the cores.
 TEST_CASE("BLAS shares OpenMP's thread pool, so nested calls do not oversubscribe", "[lowrank]") {
-  INFO(blas_threading());
-  CHECK(blas_uses_openmp_pool());
+  INFO(runtime::blas_description());
+  CHECK(runtime::blas_uses_openmp_pool());
   const Matrix a = test::gaussian(120, 80, 4, 1.0f), b = test::gaussian(120, 80, 5, 1.0f);
   const SvdSpec spec = parse_svd("randomized");
   const TruncatedSvd sa = truncated_svd(spec, a, 10, 1), sb = truncated_svd(spec, b, 10, 1);
