@@ -19,24 +19,9 @@ inline Eigen::Index chunks(Eigen::Index n) {
   return (n + kChunk - 1) / kChunk;
 }
 
-// out (=|+=) a * b^T, a: N x k, b: m x k.
+// out (=|+=) a * b, a: N x k, b: k x m (a matrix or an expression such as a transpose).
 template <typename T, typename B>
-void mul_bt(Mat<T>& out, const Mat<T>& a, const B& b, bool accumulate = false) {
-  const Eigen::Index n = a.rows();
-  if (!accumulate) out.resize(n, b.rows());
-#pragma omp parallel for schedule(static) if (n > kChunk)
-  for (Eigen::Index c = 0; c < chunks(n); ++c) {
-    const Eigen::Index r = c * kChunk, len = std::min(kChunk, n - r);
-    if (accumulate)
-      out.middleRows(r, len).noalias() += a.middleRows(r, len) * b.transpose();
-    else
-      out.middleRows(r, len).noalias() = a.middleRows(r, len) * b.transpose();
-  }
-}
-
-// out (=|+=) a * b, a: N x k, b: k x m.
-template <typename T>
-void mul(Mat<T>& out, const Mat<T>& a, const Mat<T>& b, bool accumulate = false) {
+void mul(Mat<T>& out, const Mat<T>& a, const B& b, bool accumulate = false) {
   const Eigen::Index n = a.rows();
   if (!accumulate) out.resize(n, b.cols());
 #pragma omp parallel for schedule(static) if (n > kChunk)
@@ -47,6 +32,12 @@ void mul(Mat<T>& out, const Mat<T>& a, const Mat<T>& b, bool accumulate = false)
     else
       out.middleRows(r, len).noalias() = a.middleRows(r, len) * b;
   }
+}
+
+// out (=|+=) a * b^T, a: N x k, b: m x k.
+template <typename T, typename B>
+void mul_bt(Mat<T>& out, const Mat<T>& a, const B& b, bool accumulate = false) {
+  mul(out, a, b.transpose(), accumulate);
 }
 
 // out += s * a^T b, a: N x p, b: N x q (a reduction over the N rows).
