@@ -2,19 +2,14 @@
 // compare_loftq.sh multiplies out at 4096 x 4096 against PyTorch.
 #include <benchmark/benchmark.h>
 
-#include <random>
-
-#include "common/rng.hpp"
+#include "bench/support.hpp"
 #include "init/init.hpp"
 
 namespace {
 
 void run_loftq(benchmark::State& state, const char* svd) {
   const int n = static_cast<int>(state.range(0));
-  loft::Rng rng = loft::make_rng(1, "bench");
-  std::normal_distribution<float> d(0.0f, 0.02f);
-  loft::Matrix w(n, n);
-  for (Eigen::Index i = 0; i < w.size(); ++i) w.data()[i] = d(rng);
+  const loft::Matrix w = loft::bench::gaussian_matrix(n, n, 1);
   loft::init::Options opt;
   opt.steps = 1;
   opt.svd = loft::lowrank::parse_svd(svd);

@@ -3,21 +3,13 @@
 // Run through `make bench` (bench/run.sh); whole-run comparisons live in compare_loftq.sh.
 #include <benchmark/benchmark.h>
 
-#include <random>
-
-#include "common/rng.hpp"
+#include "bench/support.hpp"
 #include "lowrank/products.hpp"
 #include "lowrank/svd.hpp"
 
 namespace {
 
-loft::Matrix gaussian_matrix(int m, int n, uint64_t seed) {
-  loft::Rng rng = loft::make_rng(seed, "bench");
-  std::normal_distribution<float> d(0.0f, 0.02f);
-  loft::Matrix a(m, n);
-  for (Eigen::Index i = 0; i < a.size(); ++i) a.data()[i] = d(rng);
-  return a;
-}
+using loft::bench::gaussian_matrix;
 
 void run_svd(benchmark::State& state, const char* spec_text) {
   const int n = static_cast<int>(state.range(0)), rank = 64;
