@@ -1,11 +1,15 @@
 // loftlab quantizers [--block N] [--names]: list the quantizer registry (name, code bits, true
-// storage cost in bits per weight with scales, plain and with :dq, description).
+// storage cost in bits per weight, plain and with :dq, the block sizes, options and side
+// streams of each row, description). Everything printed comes from the registry rows.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <iostream>
+#include <optional>
 
 #include "common/error.hpp"
+#include "common/text.hpp"
 #include "experiments/cli/commands.hpp"
 #include "quant/registry.hpp"
 
@@ -13,17 +17,72 @@ namespace po = boost::program_options;
 
 namespace loft::cli {
 
-int cmd_quantizers(int argc, char** argv) {
-  int block = 64;
-  po::options_description desc(
+namespace {
+
+// "f32 scale + u8 zero point"
+std::string stored_per_block(const quant::Quantizer& row, const quant::Spec& spec) {
+  std::vector<std::string_view> parts;
+  for (quant::Stream s : quant::stored_streams(row, spec))
+    parts.push_back(quant::stream_info(s).what);
+  return join(parts, " + ");
+}
+
+std::string options_of(const quant::Quantizer& row) {
+  if (row.options.empty()) return "-";
+  return join(row.options, ",", [](const quant::SpecOption* o) { return o->key; });
+}
+
+std::string blocks_taken(const quant::Quantizer& row) {
+  const quant::BlockSizes& b = row.blocks;
+  if (b.fixed()) return fmt::format("{} only", b.min);
+  return fmt::format("{}k, {}..{}", b.multiple, b.min, b.max);
+}
+
+// One valid spec per option, from the first row that takes it, and one with a block size.
+std::vector<std::string> examples() {
+  const auto& rows = quant::registry();
+  std::vector<std::string> out = {rows.front().name};
+  const quant::BlockSizes& b = rows.front().blocks;
+  if (b.allows(2 * b.default_block))
+    out.push_back(fmt::format("{}:b{}", rows.front().name, 2 * b.default_block));
+  for (const auto& suffix_row : rows)
+    if (suffix_row.name.find(':') != std::string::npos) {
+      out.push_back(suffix_row.name);
+      break;
+    }
+  for (const quant::SpecOption* o : quant::spec_options())
+    for (const auto& row : rows)
+      if (row.takes(*o)) {
+        out.push_back(fmt::format("{}:{}", row.name, o->key));
+        break;
+      }
+  return out;
+}
+
+std::string help_text() {
+  std::string text = fmt::format(
       "usage: loftlab quantizers [options]\n\n"
-      "Lists every quantizer of the registry. A spec is <name>[:meanstd][:b<N>][:dq], e.g.\n"
-      "nf4, nf2:b128, int4:asym:dq, uniform2:meanstd. Bits/weight count the codes, the float32\n"
-      "scale of each block (and the zero point of :asym); with :dq the scales cost 8 bits plus\n"
-      "a float32 per 256 blocks.\n\noptions");
+      "Lists every quantizer of the registry. A spec is {}, options in any order:\n",
+      quant::spec_syntax());
+  for (const std::string& line : quant::spec_option_lines()) text += fmt::format("  {}\n", line);
+  text += fmt::format(
+      "e.g. {}.\n"
+      "Bits/weight count the codes and everything a block stores besides them (the column\n"
+      "'stored per block'); with :dq the float32 scales cost an 8-bit code per block plus a\n"
+      "float32 per 256 blocks. '-': the row does not take that block size or option.\n\noptions",
+      join(examples(), ", "));
+  return text;
+}
+
+}  // namespace
+
+int cmd_quantizers(int argc, char** argv) {
+  std::optional<int> block;
+  const std::string help = help_text();
+  po::options_description desc(help);
   desc.add_options()("help,h", "print this help")(
-      "block,b", po::value<int>(&block)->default_value(64),
-      "block size for the bits/weight columns (a multiple of 8 in [8, 1048576])")(
+      "block,b", po::value<int>(),
+      "block size for the bits/weight columns (default: each row's own default block)")(
       "names", "print only the names, one per line");
   po::variables_map vm;
   try {
@@ -41,20 +100,43 @@ int cmd_quantizers(int argc, char** argv) {
     for (const auto& row : rows) fmt::print("{}\n", row.name);
     return 0;
   }
-  quant::validate(quant::Spec{.name = "nf4", .bits = 4, .block = block});  // before any output
+  if (vm.count("block")) {
+    block = vm["block"].as<int>();
+    // Before any output: a size no row takes is an error that says which sizes rows take.
+    bool any = false;
+    for (const auto& row : rows) any |= row.blocks.allows(*block);
+    if (!any) {
+      std::vector<std::string> valid;
+      for (const auto& row : rows) {
+        const std::string d = row.blocks.describe();
+        if (std::find(valid.begin(), valid.end(), d) == valid.end()) valid.push_back(d);
+      }
+      fail("--block {}: no quantizer takes blocks of {} values (valid: {})", *block, *block,
+           join(valid, "; "));
+    }
+  }
   std::size_t width = 4;
   for (const auto& row : rows) width = std::max(width, row.name.size());
-  fmt::print("{:<{}}  {:>4}  {:>11}  {:>11}  {}\n", "name", width, "bits",
-             fmt::format("bits/w b{}", block), "with :dq", "description");
+  const std::string bits_header = block ? fmt::format("bits/w b{}", *block) : "bits/w";
+  fmt::print("{:<{}}  {:>4}  {:>11}  {:>11}  {:>5}  {:<15}  {:<10}  {:<7}  {:<25}  {}\n", "name",
+             width, "bits", bits_header, "with :dq", "block", "blocks taken", "options", "scale",
+             "stored per block", "description");
   for (const auto& row : rows) {
     quant::Spec s;
     s.name = row.name;
     s.bits = row.bits;
-    s.block = block;
-    const double plain = quant::bits_per_weight(s);
+    s.block = block.value_or(row.blocks.default_block);
+    const bool takes_block = row.blocks.allows(s.block);
+    const std::string plain =
+        takes_block ? fmt::format("{:.4f}", quant::bits_per_weight(s)) : std::string("-");
+    const std::string stored = stored_per_block(row, s);
     s.double_quant = true;
-    fmt::print("{:<{}}  {:>4}  {:>11.4f}  {:>11.4f}  {}\n", row.name, width, row.bits, plain,
-               quant::bits_per_weight(s), row.description);
+    const bool dq = takes_block && row.takes(quant::double_quant_option());
+    const std::string with_dq =
+        dq ? fmt::format("{:.4f}", quant::bits_per_weight(s)) : std::string("-");
+    fmt::print("{:<{}}  {:>4}  {:>11}  {:>11}  {:>5}  {:<15}  {:<10}  {:<7}  {:<25}  {}\n",
+               row.name, width, row.bits, plain, with_dq, row.blocks.default_block,
+               blocks_taken(row), options_of(row), row.scale->name, stored, row.description);
   }
   return 0;
 }

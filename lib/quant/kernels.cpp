@@ -64,10 +64,6 @@ bool meanstd_scale(std::span<const float> x, float& scale) {
   return true;
 }
 
-bool block_scale(const Spec& spec, std::span<const float> x, float& scale) {
-  return spec.meanstd ? meanstd_scale(x, scale) : absmax_scale(x, scale);
-}
-
 inline float normalise(float x, float scale) {
   return scale == 0.0f ? 0.0f : x / scale;
 }
@@ -178,16 +174,40 @@ bool decode_lut16(const uint8_t* bytes, int bits, std::size_t n, const float* ta
 
 }  // namespace
 
+const ScaleRule& absmax_rule() {
+  static const ScaleRule rule{
+      "absmax", "max |x| of the block, float32", {Stream::scale}, absmax_scale};
+  return rule;
+}
+
+const ScaleRule& meanstd_rule() {
+  static const ScaleRule rule{"meanstd",
+                              "block mean + 2.5 std (unbiased), float32; may be <= 0, values "
+                              "beyond it clip",
+                              {Stream::scale},
+                              meanstd_scale};
+  return rule;
+}
+
+const ScaleRule& minmax_rule() {
+  static const ScaleRule rule{"minmax",
+                              "affine: float32 step (max(x, 0) - min(x, 0)) / (2^k - 1) and a "
+                              "uint8 zero point",
+                              {Stream::scale, Stream::zero_point}};
+  return rule;
+}
+
 // ---- table quantizers: nearest codebook level of x / scale ----
 
 void quantize_table(const Quantizer& row, const Spec& spec, std::span<const float> x,
                     Quantized& out, Kernel kernel) {
   const Nearest& book = *row.codebook;
+  const auto block_scale = scale_rule(row, spec).scale;
   const std::size_t B = spec.block;
   out.scales.resize(x.size() / B);
   out.codes.resize(packed_bytes(x.size(), spec.bits));  // every byte is written
   auto prepare = [&](std::size_t b, std::span<const float> blk) {
-    return block_scale(spec, blk, out.scales[b]);
+    return block_scale(blk, out.scales[b]);
   };
   if (kernel == Kernel::reference) {
     encode_reference(x, B, spec.bits, out.codes, prepare, [&](std::size_t b, float v) {

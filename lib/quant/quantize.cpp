@@ -31,10 +31,11 @@ void quantize(const Spec& spec, std::span<const float> x, Quantized& out, Kernel
         x.size(), format(spec), spec.block, x.size());
   out.spec = spec;
   out.count = x.size();
-  out.zero_points.clear();
-  out.scale_codes.clear();
-  out.scale_absmax.clear();
-  out.scale_offset = 0.0f;
+  // The row's kernel sizes and fills the streams of its scale rule; the others are emptied
+  // (a reused buffer may hold those of another spec).
+  const std::vector<Stream>& written = scale_rule(row, spec).streams;
+  for (const StreamInfo& s : stream_table())
+    if (std::find(written.begin(), written.end(), s.stream) == written.end()) s.clear(out);
   row.quantize(row, spec, x, out, kernel);
   if (spec.double_quant) {
     double_quantize(out.scales, out, kernel);
@@ -46,11 +47,6 @@ Quantized quantize(const Spec& spec, std::span<const float> x, Kernel kernel) {
   Quantized q;
   quantize(spec, x, q, kernel);
   return q;
-}
-
-std::vector<float> decoded_scales(const Quantized& q) {
-  if (q.spec.double_quant) return double_dequantize(q);
-  return q.scales;
 }
 
 namespace {
@@ -71,19 +67,38 @@ void check_consistent(const Quantizer& row, const Quantized& q) {
   } else if (q.scales.size() != nb) {
     bad("scales", q.scales.size(), nb);
   }
-  const std::size_t nz = row.rule == ScaleRule::minmax ? nb : 0;
+  const std::size_t nz = row.scale == &minmax_rule() ? nb : 0;
   if (q.zero_points.size() != nz) bad("zero_points", q.zero_points.size(), nz);
 }
 
+// Whether the decoder multiplies by q.scales as stored (else by decode_scales()).
+bool scales_as_stored(const Quantizer& row, const Spec& spec) {
+  return !spec.double_quant && !scale_rule(row, spec).decode;
+}
+
+std::vector<float> decode_scales(const Quantizer& row, const Quantized& q) {
+  return q.spec.double_quant ? double_dequantize(q) : scale_rule(row, q.spec).decode(q);
+}
+
 }  // namespace
+
+std::vector<float> decoded_scales(const Quantized& q) {
+  const Quantizer& row = quantizer_for(q.spec);
+  check_consistent(row, q);
+  return scales_as_stored(row, q.spec) ? q.scales : decode_scales(row, q);
+}
 
 void dequantize(const Quantized& q, std::span<float> out, Kernel kernel) {
   const Quantizer& row = quantizer_for(q.spec);
   check_consistent(row, q);
   if (out.size() != q.count)
     fail("dequantize: output holds {} values, the quantised buffer {}", out.size(), q.count);
-  const std::vector<float> dq = q.spec.double_quant ? double_dequantize(q) : std::vector<float>{};
-  row.dequantize(row, q, q.spec.double_quant ? dq : q.scales, out, kernel);
+  if (scales_as_stored(row, q.spec)) {
+    row.dequantize(row, q, q.scales, out, kernel);
+  } else {
+    const std::vector<float> scales = decode_scales(row, q);
+    row.dequantize(row, q, scales, out, kernel);
+  }
 }
 
 std::vector<float> dequantize(const Quantized& q, Kernel kernel) {

@@ -2,23 +2,15 @@
 // Public face of the quantizer library. Other modules use only what is declared here; the
 // registry table (registry.hpp), codebooks (codebooks.hpp) and kernels live beside it.
 //
-// Semantics shared by every quantizer (see registry.cpp for the rows):
+// Semantics shared by every quantizer:
 // - blocks of spec.block consecutive values of the row-major flattened buffer (blocks may
-//   straddle rows, as in LoftQ and bitsandbytes), one float32 scale per block;
-// - each value is normalised, y = x / scale (0 when the scale is 0), and coded as the nearest
-//   level in exact arithmetic, ties to the lower code (torch.argmin's first-index rule);
-// - decoding is level * scale, so an all-zero block decodes to zeros;
+//   straddle rows, as in LoftQ and bitsandbytes); the row's scale rule says what a block stores
+//   besides its codes (a float32 scale, a zero point, a shared exponent);
+// - each value is coded as a level of the row relative to its block's scale, and decoded as
+//   level * scale, so an all-zero block decodes to zeros;
 // - codes are packed LSB-first into a bitstream: value i holds bits [i*bits, (i+1)*bits).
-// The rows (registry.cpp; `loftlab quantizers` lists them):
-// - nf2 nf3 nf4 nf8: NormalFloat levels (LoftQ's create_normal_map), scale = block absmax;
-// - fp4: bitsandbytes' E2M1 levels by code (sign bit 0b1000); ties go to the lower code number,
-//   and +-0 both code 0;
-// - int2..int8: (c - L) / L for c = 0..2L, L = 2^(k-1) - 1, scale = absmax;
-// - int2:asym..int8:asym (every k): step = (max(x, 0) - min(x, 0)) / (2^k - 1), an integer
-//   zero point stored as one uint8 per block (8 bits whatever k), decoded (c - zp) * step, so
-//   zero is exact; the nearest integer to x / step, ties down, clamped to [0, 2^k - 1];
-// - uniform2..uniform8: torch.linspace(-1, 1, 2^k) * absmax (LoftQ paper); :meanstd uses LoftQ
-//   code's scale, block mean + 2.5 * unbiased std (may be <= 0; values beyond it clip).
+// Each row's levels, scale rule and rounding are documented with the row in registry.cpp;
+// `loftlab quantizers` lists them.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -31,10 +23,11 @@
 namespace loft::quant {
 
 // A parsed spec string such as "nf4", "nf2:b128", "int4:asym", "uniform2:meanstd", "nf4:dq".
+// A default Spec (empty name) stands for "no quantizer"; parse() fills every field from the row.
 struct Spec {
   std::string name;  // registry row, e.g. "nf4", "int4:asym", "uniform3"
-  int bits = 4;      // code bits per weight
-  int block = 64;    // values per scale, over the row-major flattened matrix
+  int bits = 0;      // code bits per weight
+  int block = 0;     // values per block, over the row-major flattened matrix
   bool double_quant = false;
   bool meanstd = false;  // uniform only: LoftQ code's scale rule (mean + 2.5 std)
 };
@@ -49,16 +42,10 @@ double bits_per_weight(const Spec& spec);
 // Quantise then dequantise: the matrix the quantised model actually computes with.
 Matrix fake_quantize(const Spec& spec, ConstMatrixRef w);
 
-// ---- below: additions beyond the skeleton API ----
-
-// Throws loft::Error unless spec names a registry row with matching bits, a valid block size
-// and only the options that row allows. parse() output always passes.
+// Throws loft::Error unless spec names a registry row with matching bits, a block size and
+// only options that row takes. parse() output always passes.
 void validate(const Spec& spec);
 
-// Block sizes must be multiples of 8 (so every block packs into whole bytes, and blocks can be
-// coded in parallel) within [kMinBlock, kMaxBlock].
-inline constexpr int kMinBlock = 8;
-inline constexpr int kMaxBlock = 1 << 20;
 // bitsandbytes' double quantisation: 8-bit dynamic-map codes in groups of this many scales.
 inline constexpr int kDoubleQuantGroup = 256;
 
@@ -72,8 +59,9 @@ struct Quantized {
   Spec spec;
   std::size_t count = 0;             // number of values
   std::vector<uint8_t> codes;        // packed codes, ceil(count * bits / 8) bytes
-  std::vector<float> scales;         // one per block; empty under :dq (see scale_codes)
+  std::vector<float> scales;         // float32 per block if the row stores them; empty under :dq
   std::vector<uint8_t> zero_points;  // int{k}:asym only: one per block, in [0, 2^k - 1]
+  std::vector<uint8_t> exponents;    // shared power-of-two scales: E8M0 2^(e - 127) per block
   // :dq, as bitsandbytes' compress_statistics: scale_b is stored as
   // dynamic_map[scale_codes[b]] * scale_absmax[b / 256] + scale_offset.
   std::vector<uint8_t> scale_codes;  // one per block
@@ -82,7 +70,7 @@ struct Quantized {
 
   std::size_t blocks() const { return spec.block > 0 ? count / spec.block : 0; }
   uint32_t code(std::size_t i) const;  // the code of value i (unpacked)
-  double storage_bits() const;         // everything above that would be stored, in bits
+  double storage_bits() const;         // everything above that is stored, in bits
 };
 
 // Quantise x (x.size() must be a multiple of spec.block; every value finite).

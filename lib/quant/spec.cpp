@@ -1,50 +1,64 @@
-// Spec strings: "<name>[:asym][:meanstd][:b<N>][:dq]" with options in any order; the canonical
-// form lists them in that order and leaves out the default block size (64).
+// Spec strings, derived from the registry rows: "<name>[:asym][:meanstd][:b<N>][:dq]" (see
+// spec_syntax()) with options in any order. The canonical form writes the options that select
+// a scale rule, then the block size unless it is the row's default, then the others.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
-#include <set>
+#include <optional>
 
 #include "common/error.hpp"
+#include "common/text.hpp"
 #include "quant/registry.hpp"
 
 namespace loft::quant {
 
 namespace {
 
-constexpr const char* kOptions =
-    "b<N> (block size, a multiple of 8 in [8, 1048576]; default 64), dq (double quantisation "
-    "of the scales), meanstd (uniform{k} only), asym (int{k} only)";
-
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  std::size_t start = 0;
-  for (;;) {
-    const std::size_t end = s.find(sep, start);
-    out.push_back(s.substr(start, end == std::string_view::npos ? end : end - start));
-    if (end == std::string_view::npos) return out;
-    start = end + 1;
-  }
+const SpecOption* find_option(std::string_view key) {
+  for (const SpecOption* o : spec_options())
+    if (o->key == key) return o;
+  return nullptr;
 }
 
-bool valid_block(long long b) {
-  return b >= kMinBlock && b <= kMaxBlock && b % 8 == 0;
+std::string valid_options() {
+  std::vector<std::string_view> keys(name_suffixes());
+  for (const SpecOption* o : spec_options()) keys.push_back(o->key);
+  return fmt::format(
+      "{}, b<N> (a spec is {}; `loftlab quantizers --help` says which rows take "
+      "which)",
+      join(keys, ", "), spec_syntax());
 }
 
-// "nf5" -> a message naming the supported widths of that family.
+// "nf5" -> a message naming the widths its family has ("nf2, nf3, nf4, nf8").
 [[noreturn]] void fail_unknown_name(std::string_view base, std::string_view spec) {
-  static constexpr std::pair<const char*, const char*> families[] = {
-      {"nf", "nf2, nf3, nf4, nf8"},
-      {"fp", "fp4"},
-      {"int", "int2..int8 (and int2:asym..int8:asym)"},
-      {"uniform", "uniform2..uniform8"}};
-  for (const auto& [prefix, supported] : families) {
-    const std::string_view p = prefix;
-    if (base.size() > p.size() && base.substr(0, p.size()) == p &&
-        base.find_first_not_of("0123456789", p.size()) == std::string_view::npos)
-      fail("unsupported bits in quantizer spec '{}': {} supports {}", spec, p, supported);
+  const std::size_t d = base.find_first_of("0123456789");
+  if (d != std::string_view::npos && d > 0 &&
+      base.find_first_not_of("0123456789", d) == std::string_view::npos) {
+    const std::string_view family = base.substr(0, d);
+    std::vector<std::string_view> members;
+    for (const auto& row : registry()) {
+      const std::string_view n = row.name;
+      if (n.starts_with(family) && n.size() > d && n[d] >= '0' && n[d] <= '9') members.push_back(n);
+    }
+    if (!members.empty())
+      fail("unsupported bits in quantizer spec '{}': {} supports {}", spec, family,
+           summarize_names(members));
   }
   fail("unknown quantizer '{}' in spec '{}'; valid names: {}", base, spec, registry_names());
+}
+
+// "only uniform2..uniform8 take it", "every quantizer but mxfp4 takes it".
+std::string who_takes(const SpecOption& o) {
+  const std::string rows = rows_taking(o);
+  return rows.starts_with("every") ? fmt::format("{} takes it", rows)
+                                   : fmt::format("only {} take it", rows);
+}
+
+[[noreturn]] void fail_bad_block(std::string_view token, std::string_view spec,
+                                 const Quantizer& row) {
+  fail("bad block size '{}' in quantizer spec '{}': valid for {} is {}", token, spec, row.name,
+       row.blocks.describe());
 }
 
 }  // namespace
@@ -53,54 +67,67 @@ Spec parse(std::string_view text) {
   if (text.empty()) fail("empty quantizer spec; valid names: {}", registry_names());
   const auto tokens = split(text, ':');
   const std::string_view base = tokens[0];
-  bool asym = false, dq = false, meanstd = false, has_block = false;
-  int block = 64;
+  const auto suffixes = name_suffixes();
+  std::optional<std::string_view> suffix, block_token;
+  std::vector<const SpecOption*> given;
   for (std::size_t i = 1; i < tokens.size(); ++i) {
     const std::string_view t = tokens[i];
-    bool* flag = t == "asym" ? &asym : t == "dq" ? &dq : t == "meanstd" ? &meanstd : nullptr;
-    if (flag) {
-      if (*flag) fail("option '{}' given twice in quantizer spec '{}'", t, text);
-      *flag = true;
+    if (std::find(suffixes.begin(), suffixes.end(), t) != suffixes.end()) {
+      if (suffix) fail("option '{}' given twice in quantizer spec '{}'", t, text);
+      suffix = t;
+    } else if (const SpecOption* o = find_option(t)) {
+      if (std::find(given.begin(), given.end(), o) != given.end())
+        fail("option '{}' given twice in quantizer spec '{}'", t, text);
+      given.push_back(o);
     } else if (t.size() > 1 && t[0] == 'b') {
-      if (has_block) fail("block size given twice in quantizer spec '{}'", text);
-      long long b = 0;
-      const auto [ptr, ec] = std::from_chars(t.data() + 1, t.data() + t.size(), b);
-      if (ec != std::errc() || ptr != t.data() + t.size() || !valid_block(b))
-        fail(
-            "bad block size '{}' in quantizer spec '{}': valid is b<N> with N a multiple of 8 "
-            "in [{}, {}]",
-            t, text, kMinBlock, kMaxBlock);
-      block = static_cast<int>(b);
-      has_block = true;
+      if (block_token) fail("block size given twice in quantizer spec '{}'", text);
+      block_token = t;
     } else {
-      fail("unknown option '{}' in quantizer spec '{}'; valid options: {}", t, text, kOptions);
+      fail("unknown option '{}' in quantizer spec '{}'; valid options: {}", t, text,
+           valid_options());
     }
   }
-  const std::string name = asym ? fmt::format("{}:asym", base) : std::string(base);
+  const std::string name = suffix ? fmt::format("{}:{}", base, *suffix) : std::string(base);
   const Quantizer* row = find_quantizer(name);
   if (!row) {
-    if (asym && find_quantizer(base))
-      fail("option 'asym' does not apply to '{}' in spec '{}': only int2..int8 have :asym", base,
-           text);
+    if (suffix && find_quantizer(base)) {
+      std::vector<std::string_view> bases;
+      for (const auto& r : registry())
+        if (r.name.ends_with(fmt::format(":{}", *suffix)))
+          bases.push_back(std::string_view(r.name).substr(0, r.name.size() - suffix->size() - 1));
+      fail("option '{}' does not apply to '{}' in spec '{}': only {} have :{}", *suffix, base, text,
+           summarize_names(bases), *suffix);
+    }
     fail_unknown_name(base, text);
   }
-  if (meanstd && !row->allows_meanstd)
-    fail("option 'meanstd' does not apply to '{}' in spec '{}': only uniform2..uniform8 have it",
-         name, text);
+  for (const SpecOption* o : given)
+    if (!row->takes(*o))
+      fail("option '{}' does not apply to '{}' in spec '{}': {}", o->key, name, text,
+           who_takes(*o));
   Spec s;
   s.name = name;
   s.bits = row->bits;
-  s.block = block;
-  s.double_quant = dq;
-  s.meanstd = meanstd;
+  s.block = row->blocks.default_block;
+  if (block_token) {
+    const std::string_view digits = block_token->substr(1);
+    long long b = 0;
+    const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), b);
+    if (ec != std::errc() || ptr != digits.data() + digits.size() || !row->blocks.allows(b))
+      fail_bad_block(*block_token, text, *row);
+    s.block = static_cast<int>(b);
+  }
+  for (const SpecOption* o : given) s.*(o->flag) = true;
   return s;
 }
 
 std::string format(const Spec& s) {
+  const Quantizer* row = find_quantizer(s.name);
   std::string out = s.name;
-  if (s.meanstd) out += ":meanstd";
-  if (s.block != 64) out += fmt::format(":b{}", s.block);
-  if (s.double_quant) out += ":dq";
+  for (const SpecOption* o : spec_options())
+    if (o->rule && s.*(o->flag)) out += fmt::format(":{}", o->key);
+  if (!row || s.block != row->blocks.default_block) out += fmt::format(":b{}", s.block);
+  for (const SpecOption* o : spec_options())
+    if (!o->rule && s.*(o->flag)) out += fmt::format(":{}", o->key);
   return out;
 }
 
@@ -110,11 +137,11 @@ void validate(const Spec& s) {
   if (s.bits != row->bits)
     fail("unsupported bits: spec names {} with {} bits, but {} has {} bits", s.name, s.bits, s.name,
          row->bits);
-  if (!valid_block(s.block))
-    fail("bad block size {} for {}: valid is a multiple of 8 in [{}, {}]", s.block, s.name,
-         kMinBlock, kMaxBlock);
-  if (s.meanstd && !row->allows_meanstd)
-    fail("meanstd does not apply to {}: only uniform2..uniform8 have it", s.name);
+  if (!row->blocks.allows(s.block))
+    fail("bad block size {} for {}: valid is {}", s.block, s.name, row->blocks.describe());
+  for (const SpecOption* o : spec_options())
+    if (s.*(o->flag) && !row->takes(*o))
+      fail("{} does not apply to {}: {}", o->key, s.name, who_takes(*o));
 }
 
 double bits_per_weight(const Spec& s) {
@@ -123,7 +150,7 @@ double bits_per_weight(const Spec& s) {
   // Per block: a float32 scale, or under :dq an 8-bit code plus a float32 absmax per 256
   // blocks; affine rows add a uint8 zero point.
   double per_block = s.double_quant ? 8.0 + 32.0 / kDoubleQuantGroup : 32.0;
-  if (row.rule == ScaleRule::minmax) per_block += 8.0;
+  if (row.scale == &minmax_rule()) per_block += 8.0;
   return s.bits + per_block / B;
 }
 

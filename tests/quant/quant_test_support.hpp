@@ -25,7 +25,7 @@ inline std::vector<quant::Spec> all_specs() {
     std::vector<std::string> texts = {row.name,          row.name + ":dq",
                                       row.name + ":b32", row.name + ":b128:dq",
                                       row.name + ":b8",  row.name + ":b8:dq"};
-    if (row.allows_meanstd) {
+    if (row.takes(quant::meanstd_option())) {
       texts.push_back(row.name + ":meanstd");
       texts.push_back(row.name + ":meanstd:dq");
     }
