@@ -17,9 +17,9 @@ uint32_t Quantized::code(std::size_t i) const {
 }
 
 double Quantized::storage_bits() const {
-  return 8.0 * static_cast<double>(codes.size() + zero_points.size() + scale_codes.size()) +
-         32.0 * static_cast<double>(scales.size() + scale_absmax.size()) +
-         (spec.double_quant ? 32.0 : 0.0);
+  double bits = 8.0 * static_cast<double>(codes.size());
+  for (const StreamInfo& s : stream_table()) bits += s.bits * static_cast<double>(s.entries(*this));
+  return bits;
 }
 
 void quantize(const Spec& spec, std::span<const float> x, Quantized& out, Kernel kernel) {
@@ -60,15 +60,12 @@ void check_consistent(const Quantizer& row, const Quantized& q) {
   if (q.count % q.spec.block != 0) bad("count modulo the block size", q.count % q.spec.block, 0);
   if (q.codes.size() != packed_bytes(q.count, q.spec.bits))
     bad("codes (bytes)", q.codes.size(), packed_bytes(q.count, q.spec.bits));
-  if (q.spec.double_quant) {
-    if (q.scale_codes.size() != nb) bad("scale_codes", q.scale_codes.size(), nb);
-    const std::size_t ng = (nb + kDoubleQuantGroup - 1) / kDoubleQuantGroup;
-    if (q.scale_absmax.size() != ng) bad("scale_absmax", q.scale_absmax.size(), ng);
-  } else if (q.scales.size() != nb) {
-    bad("scales", q.scales.size(), nb);
+  const std::vector<Stream> stored = stored_streams(row, q.spec);
+  for (const StreamInfo& s : stream_table()) {
+    const bool holds = std::find(stored.begin(), stored.end(), s.stream) != stored.end();
+    const std::size_t want = holds ? s.expected(nb) : 0;
+    if (s.entries(q) != want) bad(s.member, s.entries(q), want);
   }
-  const std::size_t nz = row.scale == &minmax_rule() ? nb : 0;
-  if (q.zero_points.size() != nz) bad("zero_points", q.zero_points.size(), nz);
 }
 
 // Whether the decoder multiplies by q.scales as stored (else by decode_scales()).

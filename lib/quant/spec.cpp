@@ -146,12 +146,11 @@ void validate(const Spec& s) {
 
 double bits_per_weight(const Spec& s) {
   const Quantizer& row = quantizer_for(s);
-  const double B = s.block;
-  // Per block: a float32 scale, or under :dq an 8-bit code plus a float32 absmax per 256
-  // blocks; affine rows add a uint8 zero point.
-  double per_block = s.double_quant ? 8.0 + 32.0 / kDoubleQuantGroup : 32.0;
-  if (row.scale == &minmax_rule()) per_block += 8.0;
-  return s.bits + per_block / B;
+  // The side streams per block, summed before the one division so that the result is exact
+  // for power-of-two blocks.
+  double per_block = 0;
+  for (Stream stream : stored_streams(row, s)) per_block += stream_info(stream).bits_per_block();
+  return s.bits + per_block / s.block;
 }
 
 }  // namespace loft::quant

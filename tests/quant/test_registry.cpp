@@ -222,3 +222,54 @@ TEST_CASE("registry: storage bits match what is stored") {
   CHECK(bits_per_weight(parse("nf2:b128")) == 2.25);
   CHECK(bits_per_weight(parse("int4:asym")) == 4.0 + 40.0 / 64);
 }
+
+TEST_CASE("registry: storage counts every stored entry, partial :dq groups included") {
+  // 300 blocks: under :dq the last group holds 44 scales and still costs a whole float32.
+  for (const Spec& s : all_specs()) {
+    INFO(format(s));
+    const Quantized q = quantize(s, gaussian(static_cast<std::size_t>(s.block) * 300, 6, "ragged"));
+    const std::size_t groups = (300 + kDoubleQuantGroup - 1) / kDoubleQuantGroup;
+    const double padding = s.double_quant ? 32.0 * (groups - 300.0 / kDoubleQuantGroup) : 0.0;
+    const double mean_bits = s.double_quant ? 32.0 : 0.0;
+    CHECK(q.storage_bits() ==
+          Approx(bits_per_weight(s) * static_cast<double>(q.count) + padding + mean_bits)
+              .epsilon(1e-12));
+  }
+}
+
+TEST_CASE("registry: a side stream of the wrong length is an error naming it, for every row") {
+  for (const Spec& s : all_specs()) {
+    const Quantized good = quantize(s, gaussian(static_cast<std::size_t>(s.block) * 4, 8, "len"));
+    const auto stored = stored_streams(*find_quantizer(s.name), s);
+    std::vector<float> out(good.count);
+    for (const StreamInfo& info : stream_table()) {
+      INFO(format(s) << ", " << info.member);
+      Quantized q = good;
+      const bool holds = std::find(stored.begin(), stored.end(), info.stream) != stored.end();
+      if (holds) {
+        if (info.blocks == 0) continue;  // one per buffer: implied by the spec
+        info.clear(q);
+      } else {
+        switch (info.stream) {  // one entry where the row stores none
+          case Stream::scale:
+          case Stream::scale_absmax:
+            (info.stream == Stream::scale ? q.scales : q.scale_absmax).push_back(1.0f);
+            break;
+          case Stream::zero_point:
+            q.zero_points.push_back(0);
+            break;
+          case Stream::exponent:
+            q.exponents.push_back(127);
+            break;
+          case Stream::scale_code:
+            q.scale_codes.push_back(0);
+            break;
+          case Stream::scale_offset:
+            continue;  // implied by the spec
+        }
+      }
+      CHECK_THROWS_WITH(dequantize(q, out), Catch::Matchers::Contains(std::string(info.member)) &&
+                                                Catch::Matchers::Contains("corrupt"));
+    }
+  }
+}
