@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <set>
 
+#include "common/error.hpp"
 #include "quant/codebooks.hpp"
 #include "quant/packing.hpp"
 #include "quant_test_support.hpp"
@@ -40,7 +42,9 @@ std::vector<float> adversarial(const Spec& spec) {
       const float m = static_cast<float>((static_cast<double>(l[j]) + l[j + 1]) / 2);
       points.insert(points.end(), {m, std::nextafter(m, -inf), std::nextafter(m, inf)});
     }
-    anchors = {1.0f, -1.0f};
+    // The outermost levels: a block holding them has the scale that makes y == x (absmax 1
+    // for levels in [-1, 1]).
+    anchors = {l.back(), l.front()};
   } else {
     const float top = static_cast<float>((1 << spec.bits) - 1);
     for (float j = 0; j + 1 <= top; ++j)
@@ -113,10 +117,58 @@ TEST_CASE("registry: names are unique and every row is complete") {
     CHECK(row.quantize != nullptr);
     CHECK(row.dequantize != nullptr);
     if (row.codebook) CHECK(row.codebook->levels().size() <= (std::size_t{1} << row.bits));
+    // The scale rule stores something per block, and a table kernel has a scale to divide by.
+    REQUIRE(row.scale != nullptr);
+    CHECK(!row.scale->streams.empty());
+    if (row.quantize == quantize_table) CHECK(row.scale->scale != nullptr);
+    // Scales that are not stored as float32 need a decoder.
+    const auto& st = row.scale->streams;
+    if (std::find(st.begin(), st.end(), Stream::scale) == st.end())
+      CHECK(row.scale->decode != nullptr);
+    // Block sizes: the default is taken, and every block taken packs into whole bytes.
+    const BlockSizes& b = row.blocks;
+    CHECK(b.allows(b.default_block));
+    CHECK(b.min >= 1);
+    CHECK(b.min % b.multiple == 0);
+    CHECK(b.multiple * row.bits % 8 == 0);
+    // Options: known, given once, and :dq only where there are float32 scales to compress.
+    std::set<const SpecOption*> seen;
+    for (const SpecOption* o : row.options) {
+      CHECK(std::find(spec_options().begin(), spec_options().end(), o) != spec_options().end());
+      CHECK(seen.insert(o).second);
+      if (o == &double_quant_option())
+        CHECK(std::find(st.begin(), st.end(), Stream::scale) != st.end());
+      if (o->rule) CHECK(o->rule->streams == row.scale->streams);  // same storage, other rule
+    }
   }
   for (const char* n :
        {"nf2", "nf3", "nf4", "nf8", "fp4", "int2", "int8", "int4:asym", "uniform2", "uniform8"})
     CHECK(names.count(n) == 1);
+}
+
+TEST_CASE("registry: each row's specs are exactly what it takes") {
+  for (const auto& row : registry()) {
+    INFO(row.name);
+    for (const Spec& s : loft::test::specs_of(row)) {
+      INFO(format(s));
+      CHECK(row.blocks.allows(s.block));
+      for (const SpecOption* o : spec_options()) CHECK((!(s.*(o->flag)) || row.takes(*o)));
+      CHECK_NOTHROW(validate(s));
+    }
+    // What it does not take is refused, naming the row.
+    for (const SpecOption* o : spec_options())
+      if (!row.takes(*o))
+        CHECK_THROWS_WITH(
+            parse(fmt::format("{}:{}", row.name, o->key)),
+            Catch::Matchers::Contains(row.name) && Catch::Matchers::Contains("does not apply"));
+    for (int b : {12, 8, 16, 32, 64, 128, 4096})
+      if (!row.blocks.allows(b))
+        CHECK_THROWS_WITH(parse(fmt::format("{}:b{}", row.name, b)),
+                          Catch::Matchers::Contains("bad block size") &&
+                              Catch::Matchers::Contains(row.blocks.describe()));
+    // The default block is left out of the canonical form.
+    CHECK(format(parse(fmt::format("{}:b{}", row.name, row.blocks.default_block))) == row.name);
+  }
 }
 
 TEST_CASE("registry: every spec round-trips through format and parse") {
@@ -151,25 +203,41 @@ TEST_CASE("registry: codes in range and roundtrip error on Gaussian data") {
     const auto y = dequantize(q);
     const double err = relative_error(x, y);
     INFO("relative error " << err);
-    // :meanstd clips values beyond mean + 2.5 std: on Gaussian data a floor of about 0.047.
-    const double bound = error_bound(s.bits) + (s.meanstd ? 0.06 : 0.0);
+    // :meanstd clips values beyond mean + 2.5 std: on Gaussian data a floor of about 0.047 at
+    // blocks of 64 and 0.075 at blocks of 8 (the std of 8 values lets more through).
+    const double clip = s.block < 32 ? 0.07 : 0.06;
+    const double bound = error_bound(s.bits) + (s.meanstd ? clip : 0.0);
     CHECK(err < bound);
     CHECK(err > error_bound(s.bits) / 16);  // a quantizer, not the identity
   }
 }
 
 TEST_CASE("registry: more bits, less error, within each family") {
+  // Families from the names: the rows that differ only in their width ("int2".."int8", and
+  // "int2:asym".."int8:asym" apart), each at its defaults, in order of bits.
+  std::map<std::string, std::vector<const Quantizer*>> families;
+  for (const auto& row : registry()) {
+    const std::size_t d = row.name.find_first_of("0123456789");
+    const std::size_t e = row.name.find_first_not_of("0123456789", d);
+    const std::string family =
+        row.name.substr(0, d) + "#" + (e == std::string::npos ? std::string() : row.name.substr(e));
+    families[family].push_back(&row);
+  }
   const auto x = gaussian(64 * 256, 2, "monotone");
-  for (const char* family : {"nf", "int", "uniform"}) {
+  std::size_t compared = 0;
+  for (auto& [family, rows] : families) {
+    std::sort(rows.begin(), rows.end(),
+              [](const Quantizer* a, const Quantizer* b) { return a->bits < b->bits; });
     double previous = 1e9;
-    for (int k : {2, 3, 4, 8}) {
-      const auto s = parse(fmt::format("{}{}", family, k));
-      const double err = relative_error(x, dequantize(quantize(s, x)));
-      INFO(format(s) << " error " << err);
+    for (const Quantizer* row : rows) {
+      const double err = relative_error(x, dequantize(quantize(parse(row->name), x)));
+      INFO(row->name << " error " << err);
       CHECK(err < previous);
       previous = err;
     }
+    compared += rows.size() > 1 ? rows.size() : 0;
   }
+  CHECK(compared >= 4 * 4);  // nf, int, int:asym and uniform at least
 }
 
 TEST_CASE("registry: fast path equals the reference on random and adversarial inputs") {
@@ -177,7 +245,15 @@ TEST_CASE("registry: fast path equals the reference on random and adversarial in
   for (const Spec& s : all_specs()) {
     for (const auto& x : {random, adversarial(s)}) {
       INFO(format(s) << ", " << x.size() << " values");
-      const Quantized ref = quantize(s, x, Kernel::reference);
+      Quantized ref;
+      try {
+        quantize(s, x, ref, Kernel::reference);
+      } catch (const loft::Error& e) {
+        // Data a spec cannot store (:dq of :meanstd scales near the float32 limit, say): the
+        // fast path refuses it with the same message.
+        CHECK_THROWS_WITH(quantize(s, x, Kernel::fast), e.what());
+        continue;
+      }
       const Quantized fast = quantize(s, x, Kernel::fast);
       loft::test::require_identical(ref, fast);
       const auto a = dequantize(ref, Kernel::reference);
@@ -191,9 +267,8 @@ TEST_CASE("registry: fast path equals the reference on random and adversarial in
 TEST_CASE("registry: the fast path gives the same bytes with 1 and 2 threads") {
   const auto x = gaussian(64 * 1024, 4, "threads");
   const int saved = omp_get_max_threads();
-  for (const char* text : {"nf4", "nf2:dq", "int4:asym", "uniform3:meanstd", "int8:b32"}) {
-    INFO(text);
-    const Spec s = parse(text);
+  for (const Spec& s : loft::test::default_specs()) {
+    INFO(format(s));
     omp_set_num_threads(1);
     const Quantized one = quantize(s, x);
     const auto y1 = dequantize(one);
