@@ -105,15 +105,9 @@ int cmd_quantizers(int argc, char** argv) {
     // Before any output: a size no row takes is an error that says which sizes rows take.
     bool any = false;
     for (const auto& row : rows) any |= row.blocks.allows(*block);
-    if (!any) {
-      std::vector<std::string> valid;
-      for (const auto& row : rows) {
-        const std::string d = row.blocks.describe();
-        if (std::find(valid.begin(), valid.end(), d) == valid.end()) valid.push_back(d);
-      }
+    if (!any)
       fail("--block {}: no quantizer takes blocks of {} values (valid: {})", *block, *block,
-           join(valid, "; "));
-    }
+           quant::block_sizes_summary());
   }
   std::size_t width = 4;
   for (const auto& row : rows) width = std::max(width, row.name.size());

@@ -270,6 +270,23 @@ std::string spec_syntax() {
   return out;
 }
 
+std::string block_sizes_summary() {
+  // Rows grouped by the block sizes they share, in order of first appearance.
+  std::vector<std::pair<const BlockSizes*, std::vector<std::string_view>>> sizes;
+  for (const auto& row : registry()) {
+    auto it = std::find_if(sizes.begin(), sizes.end(),
+                           [&](const auto& p) { return *p.first == row.blocks; });
+    if (it == sizes.end()) it = sizes.insert(sizes.end(), {&row.blocks, {}});
+    it->second.push_back(row.name);
+  }
+  std::vector<std::string> parts;
+  for (const auto& [b, names] : sizes)
+    parts.push_back(b->fixed() ? fmt::format("{}: {}", summarize_rows(names), b->describe())
+                               : fmt::format("{}: {}, default {}", summarize_rows(names),
+                                             b->describe(), b->default_block));
+  return join(parts, "; ");
+}
+
 std::vector<std::string> spec_option_lines() {
   std::vector<std::string> lines;
   for (std::string_view s : name_suffixes()) {
@@ -280,20 +297,7 @@ std::vector<std::string> spec_option_lines() {
     lines.push_back(
         fmt::format(":{}  {} only, a variant with a row of its own", s, summarize_names(bases)));
   }
-  // Block sizes, grouped by the rows that share them.
-  std::vector<std::pair<const BlockSizes*, std::vector<std::string_view>>> sizes;
-  for (const auto& row : registry()) {
-    auto same = [&](const auto& p) { return *p.first == row.blocks; };
-    auto it = std::find_if(sizes.begin(), sizes.end(), same);
-    if (it == sizes.end()) it = sizes.insert(sizes.end(), {&row.blocks, {}});
-    it->second.push_back(row.name);
-  }
-  std::vector<std::string> block_parts;
-  for (const auto& [b, names] : sizes)
-    block_parts.push_back(b->fixed() ? fmt::format("{}: {}", summarize_rows(names), b->describe())
-                                     : fmt::format("{}: {}, default {}", summarize_rows(names),
-                                                   b->describe(), b->default_block));
-  lines.push_back(fmt::format(":b<N>  values per block ({})", join(block_parts, "; ")));
+  lines.push_back(fmt::format(":b<N>  values per block ({})", block_sizes_summary()));
   for (const SpecOption* o : spec_options())
     lines.push_back(fmt::format(":{}  {}; {}", o->key, o->help, rows_taking(*o)));
   return lines;

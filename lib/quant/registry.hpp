@@ -156,6 +156,9 @@ std::string rows_taking(const SpecOption& option);
 std::vector<std::string_view> name_suffixes();
 // The syntax of a spec string, e.g. "<name>[:asym][:meanstd][:b<N>][:dq]".
 std::string spec_syntax();
+// The block sizes each group of rows takes, e.g. "every quantizer: b<N> with N a multiple of 8
+// in [8, 1048576], default 64".
+std::string block_sizes_summary();
 // One line per option of spec_syntax(): what it does and which rows take it.
 std::vector<std::string> spec_option_lines();
 
