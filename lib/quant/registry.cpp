@@ -8,6 +8,7 @@
 #include "common/error.hpp"
 #include "common/text.hpp"
 #include "quant/codebooks.hpp"
+#include "quant/mx.hpp"
 
 namespace loft::quant {
 
@@ -105,6 +106,17 @@ std::vector<Quantizer> build_registry() {
   // +-0 both code 0.
   rows.push_back(table_row("fp4", 4, "bitsandbytes FP4 (E2M1, sign bit separate), absmax scale",
                            fp4_levels()));
+  // OCP MXFP4 (mx.hpp): E2M1 elements, one E8M0 power-of-two scale per 32 values, ties to even.
+  Quantizer mx;
+  mx.name = "mxfp4";
+  mx.bits = 4;
+  mx.description = "OCP Microscaling MXFP4: E2M1 elements, one E8M0 power-of-two scale per 32";
+  mx.scale = &e8m0_rule();
+  mx.blocks = {.default_block = 32, .min = 32, .max = 32, .multiple = 32};
+  mx.codebook = std::make_shared<const Nearest>(e2m1_levels());
+  mx.quantize = quantize_mx;
+  mx.dequantize = dequantize_table;
+  rows.push_back(std::move(mx));
   // (c - L) / L for c = 0..2L, L = 2^(k-1) - 1, scale = absmax.
   for (int k = 2; k <= 8; ++k)
     rows.push_back(table_row(fmt::format("int{}", k), k,
