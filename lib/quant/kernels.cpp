@@ -140,13 +140,7 @@ void quantize_table(const Quantizer& row, const Spec& spec, std::span<const floa
   }
   encode_fast(x, B, spec.bits, out.codes, prepare,
               [&](std::size_t b, const float* xs, std::size_t n, uint8_t* c) {
-                const float s = out.scales[b];
-                alignas(64) std::array<float, kChunk> y;
-                if (s == 0.0f)
-                  std::fill_n(y.data(), n, 0.0f);
-                else
-                  for (std::size_t i = 0; i < n; ++i) y[i] = xs[i] / s;
-                book.codes(std::span<const float>(y.data(), n), std::span<uint8_t>(c, n));
+                book.codes(std::span<const float>(xs, n), std::span<uint8_t>(c, n), out.scales[b]);
               });
 }
 

@@ -51,44 +51,93 @@ Nearest::Nearest(std::vector<float> levels) : levels_(std::move(levels)) {
   for (std::size_t i = 0; i < sorted_code_.size(); ++i) identity_ &= sorted_code_[i] == i;
   while ((std::size_t{1} << depth_) < sorted.size()) ++depth_;
   padded_ = thresholds_;
-  padded_.resize((std::size_t{1} << depth_) - 1, std::numeric_limits<float>::infinity());
+  padded_.resize(std::max<std::size_t>((std::size_t{1} << depth_) - 1, 16),
+                 std::numeric_limits<float>::infinity());
+  zero_code_ = reference(0.0f);
 }
 
-void Nearest::codes(std::span<const float> y, std::span<uint8_t> out) const {
-  const std::size_t n = y.size();
-  const float* t = thresholds_.data();
+namespace {
+
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+// codes[i] = the number of entries of the sorted, +inf-padded table (2^Depth - 1 <= 15 entries,
+// one register) below x[i] / scale: a branch-free binary search, 16 values at a time, each step
+// looking its probe up with vpermps. Returns how many values it coded (a multiple of 16).
+template <int Depth>
+std::size_t search16(const float* x, std::size_t n, float scale, const float* padded,
+                     uint8_t* codes) {
+  const __m512 t = _mm512_loadu_ps(padded);
+  const __m512 s = _mm512_set1_ps(scale);
+  // The first probe is the middle entry for every lane: a broadcast, no lookup.
+  const __m512 middle = _mm512_set1_ps(padded[(1 << (Depth - 1)) - 1]);
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 v = _mm512_div_ps(_mm512_loadu_ps(x + i), s);
+    __m512i c = _mm512_maskz_mov_epi32(_mm512_cmp_ps_mask(v, middle, _CMP_GT_OQ),
+                                       _mm512_set1_epi32(1 << (Depth - 1)));
+    for (int step = 1 << (Depth - 2); step > 0; step >>= 1) {
+      const __m512 probe =
+          _mm512_permutexvar_ps(_mm512_add_epi32(c, _mm512_set1_epi32(step - 1)), t);
+      c = _mm512_mask_add_epi32(c, _mm512_cmp_ps_mask(v, probe, _CMP_GT_OQ), c,
+                                _mm512_set1_epi32(step));
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + i), _mm512_cvtepi32_epi8(c));
+  }
+  return i;
+}
+#endif
+
+}  // namespace
+
+void Nearest::search(const float* y, std::size_t n, uint8_t* out) const {
   const int nt = static_cast<int>(thresholds_.size());
   if (nt <= 15) {
-    const float* v = y.data();
-    std::size_t i0 = 0;
-#if defined(__AVX512F__) && defined(__AVX512VL__)
-    // 16 values per register; each threshold below y adds 1 to its lane.
-    __m512 thr[15];
-    for (int j = 0; j < nt; ++j) thr[j] = _mm512_set1_ps(t[j]);
-    const __m512i one = _mm512_set1_epi32(1);
-    for (; i0 + 16 <= n; i0 += 16) {
-      const __m512 yv = _mm512_loadu_ps(v + i0);
-      __m512i c = _mm512_setzero_si512();
-      for (int j = 0; j < nt; ++j)
-        c = _mm512_mask_add_epi32(c, _mm512_cmp_ps_mask(yv, thr[j], _CMP_GT_OQ), c, one);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(out.data() + i0), _mm512_cvtepi32_epi8(c));
-    }
-#endif
-    // Portable: thresholds outermost so that the inner loop runs over contiguous values.
-    for (std::size_t i = i0; i < n; ++i) out[i] = 0;
+    // Count the thresholds below each value, thresholds outermost so that the inner loop runs
+    // over contiguous values.
+    for (std::size_t i = 0; i < n; ++i) out[i] = 0;
     for (int j = 0; j < nt; ++j) {
-      const float tj = t[j];
-      for (std::size_t i = i0; i < n; ++i) out[i] += v[i] > tj ? 1 : 0;
+      const float tj = thresholds_[j];
+      for (std::size_t i = 0; i < n; ++i) out[i] += y[i] > tj ? 1 : 0;
     }
-  } else {
-    // Many levels: branch-free binary search over the padded thresholds.
-    const float* p = padded_.data();
-    for (std::size_t i = 0; i < n; ++i) {
-      int c = 0;
-      for (int step = 1 << (depth_ - 1); step > 0; step >>= 1)
-        c += (y[i] > p[c + step - 1]) ? step : 0;
-      out[i] = static_cast<uint8_t>(c);
-    }
+    return;
+  }
+  // Many levels: branch-free binary search over the padded thresholds.
+  const float* p = padded_.data();
+  for (std::size_t i = 0; i < n; ++i) {
+    int c = 0;
+    for (int step = 1 << (depth_ - 1); step > 0; step >>= 1)
+      c += (y[i] > p[c + step - 1]) ? step : 0;
+    out[i] = static_cast<uint8_t>(c);
+  }
+}
+
+void Nearest::codes(std::span<const float> x, std::span<uint8_t> out, float scale) const {
+  const std::size_t n = x.size();
+  if (scale == 0.0f) {
+    std::fill_n(out.data(), n, zero_code_);
+    return;
+  }
+  std::size_t i0 = 0;
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+  switch (depth_) {
+    case 2:
+      i0 = search16<2>(x.data(), n, scale, padded_.data(), out.data());
+      break;
+    case 3:
+      i0 = search16<3>(x.data(), n, scale, padded_.data(), out.data());
+      break;
+    case 4:
+      i0 = search16<4>(x.data(), n, scale, padded_.data(), out.data());
+      break;
+    default:
+      break;
+  }
+#endif
+  // The rest in chunks, each value divided once.
+  float y[64];
+  for (std::size_t start = i0; start < n; start += 64) {
+    const std::size_t m = std::min<std::size_t>(64, n - start);
+    for (std::size_t i = 0; i < m; ++i) y[i] = x[start + i] / scale;
+    search(y, m, out.data() + start);
   }
   if (!identity_)
     for (std::size_t i = 0; i < n; ++i) out[i] = sorted_code_[out[i]];

@@ -1,8 +1,9 @@
 #pragma once
 // Nearest-level search over a codebook: the scalar reference (scan every code, keep the first
-// strictly closer one, exact distance comparisons) and the fast path (count float thresholds
-// below y over the sorted distinct levels). The thresholds are placed so that the two agree for
-// every float y, including y exactly at a midpoint, +-0, denormals and +-inf.
+// strictly closer one, exact distance comparisons) and the fast path (the number of float
+// thresholds below y over the sorted distinct levels: a binary search, 16 values at a time with
+// AVX-512 up to 16 levels). The thresholds are placed so that the two agree for every float y,
+// including y exactly at a midpoint, +-0, denormals and +-inf.
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -36,8 +37,9 @@ class Nearest {
     return static_cast<uint8_t>(best);
   }
 
-  // Fast path over a run of normalised values: codes[i] = reference(y[i]).
-  void codes(std::span<const float> y, std::span<uint8_t> codes) const;
+  // Fast path over a run: codes[i] = reference(x[i] / scale), with x[i] / scale taken as 0 when
+  // scale is 0 (the same float division a caller of reference() does).
+  void codes(std::span<const float> x, std::span<uint8_t> codes, float scale = 1.0f) const;
 
   std::span<const float> thresholds() const { return thresholds_; }
 
@@ -45,9 +47,13 @@ class Nearest {
   std::vector<float> levels_;         // by code
   std::vector<uint8_t> sorted_code_;  // code of the i-th smallest distinct level
   std::vector<float> thresholds_;     // y > thresholds_[j] <=> nearest is above sorted level j
-  std::vector<float> padded_;         // thresholds_ padded with +inf to 2^depth_ - 1 entries
-  int depth_ = 0;                     // binary-search steps
-  bool identity_ = false;             // sorted_code_[i] == i
+  std::vector<float> padded_;  // thresholds_ padded with +inf to max(2^depth_ - 1, 16) entries
+  int depth_ = 0;              // binary-search steps
+  bool identity_ = false;      // sorted_code_[i] == i
+  uint8_t zero_code_ = 0;      // reference(0.0f)
+
+  // The portable search over a run of normalised values, before the code mapping.
+  void search(const float* y, std::size_t n, uint8_t* out) const;
 };
 
 }  // namespace loft::quant

@@ -1,5 +1,9 @@
 #include "quant/packing.hpp"
 
+#if defined(__AVX512BW__)
+#include <immintrin.h>
+#endif
+
 namespace loft::quant {
 
 void pack_run(std::span<const uint8_t> codes, int bits, std::span<uint8_t> bytes) {
@@ -10,15 +14,36 @@ void pack_run(std::span<const uint8_t> codes, int bits, std::span<uint8_t> bytes
     case 8:
       for (std::size_t i = 0; i < n; ++i) b[i] = c[i];
       return;
-    case 4:
-      for (std::size_t j = 0; j < n / 2; ++j)
-        b[j] = static_cast<uint8_t>(c[2 * j] | (c[2 * j + 1] << 4));
+    case 4: {
+      std::size_t j = 0;
+#if defined(__AVX512BW__)
+      // 64 codes at a time: c[2j] + 16 c[2j+1] per 16-bit pair (vpmaddubsw), then the low bytes.
+      for (; 2 * j + 64 <= n; j += 32) {
+        const __m512i v = _mm512_loadu_si512(c + 2 * j);
+        const __m512i pairs = _mm512_maddubs_epi16(v, _mm512_set1_epi16(0x1001));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(b + j), _mm512_cvtepi16_epi8(pairs));
+      }
+#endif
+      for (; j < n / 2; ++j) b[j] = static_cast<uint8_t>(c[2 * j] | (c[2 * j + 1] << 4));
       return;
-    case 2:
-      for (std::size_t j = 0; j < n / 4; ++j)
+    }
+    case 2: {
+      std::size_t j = 0;
+#if defined(__AVX512BW__)
+      // 64 codes at a time: c0 + 4 c1 per 16-bit pair, then (c0 + 4 c1) + 16 (c2 + 4 c3) per
+      // 32-bit word (vpmaddwd), then the low bytes.
+      for (; 4 * j + 64 <= n; j += 16) {
+        const __m512i v = _mm512_loadu_si512(c + 4 * j);
+        const __m512i pairs = _mm512_maddubs_epi16(v, _mm512_set1_epi16(0x0401));
+        const __m512i quads = _mm512_madd_epi16(pairs, _mm512_set1_epi32(0x00100001));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(b + j), _mm512_cvtepi32_epi8(quads));
+      }
+#endif
+      for (; j < n / 4; ++j)
         b[j] = static_cast<uint8_t>(c[4 * j] | (c[4 * j + 1] << 2) | (c[4 * j + 2] << 4) |
                                     (c[4 * j + 3] << 6));
       return;
+    }
     default: {
       // Any width: 8 codes fill exactly `bits` bytes.
       for (std::size_t g = 0; g < n / 8; ++g) {

@@ -34,7 +34,7 @@ inline void pack_one(std::span<uint8_t> bytes, int bits, std::size_t i, uint32_t
   }
 }
 
-// Fast: codes -> bytes (bytes.size() == codes.size() * bits / 8) and back.
+// Fast: codes -> bytes (bytes.size() == codes.size() * bits / 8; every code < 2^bits) and back.
 void pack_run(std::span<const uint8_t> codes, int bits, std::span<uint8_t> bytes);
 void unpack_run(std::span<const uint8_t> bytes, int bits, std::span<uint8_t> codes);
 
