@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 
 #include "common/error.hpp"
@@ -51,25 +53,38 @@ inline float normalise(float x, float scale) {
        code, i, levels - 1);
 }
 
-// out[i] = table[code i] for a run of 2- or 4-bit codes (n a multiple of 8, byte aligned);
-// returns false if a code is >= valid. AVX-512: a 16-entry table is one register, and
-// vpermps looks up 16 codes at once; elsewhere, a plain loop.
-bool decode_lut16(const uint8_t* bytes, int bits, std::size_t n, const float* table, int valid,
-                  float* out) {
+// out[i] = levels16[code i] * s for a run of 2- or 4-bit codes (n a multiple of 8, byte
+// aligned), the same float product as the reference; returns false if a code is >= valid.
+// levels16 holds the levels padded to 16 entries. AVX-512: the 16 products are one register,
+// and vpermps looks 16 codes up at once; elsewhere, a plain loop.
+// With Stream, the 16-value stores bypass the caches (out + 16k must then be 64-byte aligned).
+template <bool Stream>
+bool decode_lut16(const uint8_t* bytes, int bits, std::size_t n, const float* levels16, float s,
+                  int valid, float* out) {
   std::size_t i = 0;
   bool ok = true;
+  const bool check = valid < (1 << bits);  // else every code is a level
 #if defined(__AVX512F__) && defined(__AVX512VL__)
-  const __m512 tab = _mm512_loadu_ps(table);
+  const __m512 tab = _mm512_mul_ps(_mm512_loadu_ps(levels16), _mm512_set1_ps(s));
+  auto store = [](float* p, __m512 v) {
+    if constexpr (Stream)
+      _mm512_stream_ps(p, v);
+    else
+      _mm512_storeu_ps(p, v);
+  };
   const __m512i limit = _mm512_set1_epi32(valid);
   __mmask16 bad = 0;
   if (bits == 4) {
+    // 32 codes per 16 bytes: low nibbles are the even values, high nibbles the odd ones.
     const __m128i low = _mm_set1_epi8(0x0f);
-    for (; i + 16 <= n; i += 16) {
-      const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(bytes + i / 2));
+    for (; i + 32 <= n; i += 32) {
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + i / 2));
       const __m128i lo = _mm_and_si128(b, low), hi = _mm_and_si128(_mm_srli_epi16(b, 4), low);
-      const __m512i idx = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi));
-      bad |= _mm512_cmpge_epi32_mask(idx, limit);
-      _mm512_storeu_ps(out + i, _mm512_permutexvar_ps(idx, tab));
+      const __m512i i0 = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi));
+      const __m512i i1 = _mm512_cvtepu8_epi32(_mm_unpackhi_epi8(lo, hi));
+      if (check) bad |= _mm512_cmpge_epi32_mask(i0, limit) | _mm512_cmpge_epi32_mask(i1, limit);
+      store(out + i, _mm512_permutexvar_ps(i0, tab));
+      store(out + i + 16, _mm512_permutexvar_ps(i1, tab));
     }
   } else if (bits == 2) {
     const __m512i shifts =
@@ -80,8 +95,8 @@ bool decode_lut16(const uint8_t* bytes, int bits, std::size_t n, const float* ta
       std::memcpy(&word, bytes + i / 4, sizeof word);
       const __m512i idx = _mm512_and_si512(
           _mm512_srlv_epi32(_mm512_set1_epi32(static_cast<int>(word)), shifts), mask);
-      bad |= _mm512_cmpge_epi32_mask(idx, limit);
-      _mm512_storeu_ps(out + i, _mm512_permutexvar_ps(idx, tab));
+      if (check) bad |= _mm512_cmpge_epi32_mask(idx, limit);
+      store(out + i, _mm512_permutexvar_ps(idx, tab));
     }
   }
   ok = bad == 0;
@@ -90,12 +105,37 @@ bool decode_lut16(const uint8_t* bytes, int bits, std::size_t n, const float* ta
     const uint32_t c =
         bits == 4 ? (bytes[i / 2] >> (4 * (i % 2))) & 15u : (bytes[i / 4] >> (2 * (i % 4))) & 3u;
     ok &= c < static_cast<uint32_t>(valid);
-    out[i] = table[c];
+    out[i] = levels16[c] * s;
   }
   return ok;
 }
 
+// Whether a decoded output should bypass the caches (see streaming_store_bytes). Needs AVX-512
+// and 64-byte aligned blocks (Eigen's matrices, and so fake_quantize's output, are aligned).
+bool stream_output(std::span<float> out, std::size_t block) {
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+  return out.size() * sizeof(float) > streaming_store_bytes() &&
+         reinterpret_cast<uintptr_t>(out.data()) % 64 == 0 && block % 16 == 0;
+#else
+  return false;
+#endif
+}
+
 }  // namespace
+
+std::size_t streaming_store_bytes() {
+  // The L3 that cpu0 uses, as Linux reports it ("32768K"); sysconf's figure can be the whole
+  // package's (384 MiB on a 32 MiB-per-CCX EPYC), which no core has to itself.
+  static const std::size_t bytes = [] {
+    std::size_t kib = 0;
+    if (std::FILE* f = std::fopen("/sys/devices/system/cpu/cpu0/cache/index3/size", "r")) {
+      if (std::fscanf(f, "%zuK", &kib) != 1) kib = 0;
+      std::fclose(f);
+    }
+    return kib > 0 ? kib << 10 : std::size_t{32} << 20;
+  }();
+  return bytes;
+}
 
 const ScaleRule& absmax_rule() {
   static const ScaleRule rule{
@@ -161,28 +201,41 @@ void dequantize_table(const Quantizer& row, const Quantized& q, std::span<const 
   bool bad = false;
   const auto nbl = static_cast<std::ptrdiff_t>(nb);
   const int ncodes = 1 << bits;
-#pragma omp parallel for schedule(static) reduction(|| : bad)
-  for (std::ptrdiff_t b = 0; b < nbl; ++b) {
-    const float s = scales[b];
-    // Per-block table of level * scale: the same float product the reference computes.
-    // (At least 16 entries: the AVX-512 lookup loads a whole register.)
-    alignas(64) std::array<float, 256> scaled;
-    for (int c = 0; c < std::max(ncodes, 16); ++c) scaled[c] = c < nl ? levels[c] * s : 0.0f;
-    if (bits <= 4 && bits % 2 == 0) {
-      bad |= !decode_lut16(q.codes.data() + b * B * bits / 8, bits, B, scaled.data(), nl,
-                           out.data() + b * B);
-      continue;
+  alignas(64) std::array<float, 16> levels16{};  // for the 2- and 4-bit lookups
+  for (int c = 0; c < std::min(nl, 16); ++c) levels16[c] = levels[c];
+  const bool lut16 = bits <= 4 && bits % 2 == 0;
+  const bool stream = lut16 && stream_output(out, B);
+#pragma omp parallel reduction(|| : bad)
+  {
+#pragma omp for schedule(static) nowait
+    for (std::ptrdiff_t b = 0; b < nbl; ++b) {
+      const float s = scales[b];
+      const uint8_t* bytes = q.codes.data() + b * B * bits / 8;
+      float* o = out.data() + b * B;
+      if (lut16) {
+        bad |= stream ? !decode_lut16<true>(bytes, bits, B, levels16.data(), s, nl, o)
+                      : !decode_lut16<false>(bytes, bits, B, levels16.data(), s, nl, o);
+        continue;
+      }
+      // Per-block table of level * scale: the same float product the reference computes.
+      alignas(64) std::array<float, 256> scaled;
+      for (int c = 0; c < ncodes; ++c) scaled[c] = c < nl ? levels[c] * s : 0.0f;
+      alignas(64) std::array<uint8_t, kChunk> c;
+      for (std::size_t off = 0; off < B; off += kChunk) {
+        const std::size_t n = std::min(kChunk, B - off);
+        unpack_run(block_bytes(q.codes, b * B + off, n, bits), bits,
+                   std::span<uint8_t>(c.data(), n));
+        uint8_t top = 0;
+        for (std::size_t i = 0; i < n; ++i) top = std::max(top, c[i]);
+        bad |= top >= nl;
+        for (std::size_t i = 0; i < n; ++i) o[off + i] = scaled[c[i]];
+      }
     }
-    alignas(64) std::array<uint8_t, kChunk> c;
-    for (std::size_t off = 0; off < B; off += kChunk) {
-      const std::size_t n = std::min(kChunk, B - off);
-      unpack_run(block_bytes(q.codes, b * B + off, n, bits), bits, std::span<uint8_t>(c.data(), n));
-      uint8_t top = 0;
-      for (std::size_t i = 0; i < n; ++i) top = std::max(top, c[i]);
-      bad |= top >= nl;
-      float* o = out.data() + b * B + off;
-      for (std::size_t i = 0; i < n; ++i) o[i] = scaled[c[i]];
-    }
+#if defined(__AVX512F__)
+    // Streaming stores are weakly ordered: fence them before the region's closing barrier, after
+    // which any thread may read the output.
+    if (stream) _mm_sfence();
+#endif
   }
   if (bad) {
     for (std::size_t i = 0; i < q.count; ++i) {

@@ -168,6 +168,11 @@ std::vector<std::string> spec_option_lines();
 void quantize_table(const Quantizer&, const Spec&, std::span<const float>, Quantized&, Kernel);
 void dequantize_table(const Quantizer&, const Quantized&, std::span<const float>, std::span<float>,
                       Kernel);
+// Decoded outputs larger than this (the last-level cache of a core) are written by the table
+// kernels with streaming stores, which skip reading each cache line in before overwriting it:
+// at that size the lines would be evicted before anyone reads them again (glibc's memcpy
+// switches at a like size). Same bytes either way.
+std::size_t streaming_store_bytes();
 // Affine rows (kernels.cpp): integer levels c - zero_point of the block's step.
 void quantize_affine(const Quantizer&, const Spec&, std::span<const float>, Quantized&, Kernel);
 void dequantize_affine(const Quantizer&, const Quantized&, std::span<const float>, std::span<float>,

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <set>
@@ -260,6 +262,38 @@ TEST_CASE("registry: fast path equals the reference on random and adversarial in
       const auto b = dequantize(ref, Kernel::fast);
       REQUIRE(loft::test::same_bits(a, b));
       for (float v : b) REQUIRE(!std::isnan(v));
+    }
+  }
+}
+
+TEST_CASE("registry: outputs beyond the last-level cache (streaming stores) decode the same") {
+  // The table kernels write a 2- or 4-bit decode larger than streaming_store_bytes() with
+  // streaming stores when the output is 64-byte aligned; a misaligned view of the same size
+  // takes ordinary stores. Both must equal the reference.
+  const std::size_t bytes = streaming_store_bytes();
+  if (bytes > (std::size_t{128} << 20)) {
+    WARN("skipped: the last-level cache is " << bytes << " bytes, too large to exceed here");
+    return;
+  }
+  const auto tile = gaussian(1 << 16, 9, "stream");
+  const std::size_t n = (bytes / sizeof(float) / tile.size() + 2) * tile.size();
+  std::vector<float> x(n);
+  for (std::size_t i = 0; i < n; ++i) x[i] = tile[i % tile.size()] * (1.0f + i / tile.size());
+  Eigen::VectorXf aligned(static_cast<Eigen::Index>(n)), shifted(static_cast<Eigen::Index>(n + 1));
+  REQUIRE(reinterpret_cast<std::uintptr_t>(aligned.data()) % 64 == 0);
+  for (const auto& row : registry()) {
+    if (row.dequantize != dequantize_table || row.bits > 4 || row.bits % 2) continue;
+    INFO(row.name);
+    const Quantized q = quantize(parse(row.name), x);
+    dequantize(q, std::span<float>(aligned.data(), n));
+    dequantize(q, std::span<float>(shifted.data() + 1, n));
+    REQUIRE(std::memcmp(aligned.data(), shifted.data() + 1, n * sizeof(float)) == 0);
+    // The reference on a stretch at the start and at the end.
+    for (std::size_t start : {std::size_t{0}, n - tile.size()}) {
+      Quantized part =
+          quantize(parse(row.name), std::span<const float>(x).subspan(start, tile.size()));
+      const auto want = dequantize(part, Kernel::reference);
+      REQUIRE(std::memcmp(want.data(), aligned.data() + start, want.size() * sizeof(float)) == 0);
     }
   }
 }
