@@ -12,6 +12,10 @@
 #include "common/error.hpp"
 #include "quant/block_loops.hpp"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace loft::quant {
 
 namespace {
@@ -40,7 +44,26 @@ constexpr float kBoundary[7] = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f};
 void e2m1_codes(const float* v, std::size_t n, float scale, uint8_t* codes) {
   float t[7];
   for (int j = 0; j < 7; ++j) t[j] = kBoundary[j] * scale;  // exact, even at X = 2^-127
-  for (std::size_t i = 0; i < n; ++i) {
+  std::size_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+  // 16 values at a time: each boundary below |v| (at or below, where ties go up) adds 1, and
+  // the sign bit of v becomes bit 3 of the code.
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
+  for (; i + 16 <= n; i += 16) {
+    const __m512i u = _mm512_loadu_si512(v + i);
+    const __m512 a = _mm512_castsi512_ps(_mm512_and_si512(u, magnitude));
+    __m512i c = _mm512_srli_epi32(_mm512_andnot_si512(magnitude, u), 28);  // 8 for negatives
+    for (int j = 0; j < 7; ++j) {
+      const __m512 tj = _mm512_set1_ps(t[j]);
+      const __mmask16 k = j % 2 ? _mm512_cmp_ps_mask(a, tj, _CMP_GE_OQ)   // ties go up
+                                : _mm512_cmp_ps_mask(a, tj, _CMP_GT_OQ);  // ties go down
+      c = _mm512_mask_add_epi32(c, k, c, one);
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + i), _mm512_cvtepi32_epi8(c));
+  }
+#endif
+  for (; i < n; ++i) {
     const uint32_t u = float_bits(v[i]);
     const uint32_t mag = u & 0x7fffffffu;
     float a;
@@ -98,7 +121,12 @@ uint8_t e8m0_code(uint32_t absmax_bits) {
 }
 
 float e8m0_value(uint8_t code) {
-  return std::ldexp(1.0f, static_cast<int>(code) - 127);
+  // A float32 with biased exponent `code` and no mantissa is 2^(code - 127); code 0 is the
+  // denormal 2^-127, the top mantissa bit alone.
+  const uint32_t bits = code == 0 ? 0x00400000u : static_cast<uint32_t>(code) << 23;
+  float v;
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
 }
 
 void quantize_mx(const Quantizer& row, const Spec& spec, std::span<const float> x, Quantized& out,

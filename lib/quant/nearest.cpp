@@ -54,6 +54,8 @@ Nearest::Nearest(std::vector<float> levels) : levels_(std::move(levels)) {
   padded_.resize(std::max<std::size_t>((std::size_t{1} << depth_) - 1, 16),
                  std::numeric_limits<float>::infinity());
   zero_code_ = reference(0.0f);
+  for (std::size_t i = 0; i < std::min<std::size_t>(16, sorted_code_.size()); ++i)
+    map16_[i] = sorted_code_[i];
 }
 
 namespace {
@@ -62,10 +64,11 @@ namespace {
 // codes[i] = the number of entries of the sorted, +inf-padded table (2^Depth - 1 <= 15 entries,
 // one register) below x[i] / scale: a branch-free binary search, 16 values at a time, each step
 // looking its probe up with vpermps. Returns how many values it coded (a multiple of 16).
-template <int Depth>
+template <int Depth, bool Map>
 std::size_t search16(const float* x, std::size_t n, float scale, const float* padded,
-                     uint8_t* codes) {
+                     const int32_t* map, uint8_t* codes) {
   const __m512 t = _mm512_loadu_ps(padded);
+  const __m512i m = Map ? _mm512_loadu_si512(map) : _mm512_setzero_si512();
   const __m512 s = _mm512_set1_ps(scale);
   // The first probe is the middle entry for every lane: a broadcast, no lookup.
   const __m512 middle = _mm512_set1_ps(padded[(1 << (Depth - 1)) - 1]);
@@ -80,6 +83,7 @@ std::size_t search16(const float* x, std::size_t n, float scale, const float* pa
       c = _mm512_mask_add_epi32(c, _mm512_cmp_ps_mask(v, probe, _CMP_GT_OQ), c,
                                 _mm512_set1_epi32(step));
     }
+    if constexpr (Map) c = _mm512_permutexvar_epi32(c, m);  // sorted position -> code
     _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + i), _mm512_cvtepi32_epi8(c));
   }
   return i;
@@ -118,18 +122,14 @@ void Nearest::codes(std::span<const float> x, std::span<uint8_t> out, float scal
   }
   std::size_t i0 = 0;
 #if defined(__AVX512F__) && defined(__AVX512VL__)
-  switch (depth_) {
-    case 2:
-      i0 = search16<2>(x.data(), n, scale, padded_.data(), out.data());
-      break;
-    case 3:
-      i0 = search16<3>(x.data(), n, scale, padded_.data(), out.data());
-      break;
-    case 4:
-      i0 = search16<4>(x.data(), n, scale, padded_.data(), out.data());
-      break;
-    default:
-      break;
+  if (depth_ >= 2 && depth_ <= 4) {
+    // One instance per depth and with or without the code mapping.
+    using Search =
+        std::size_t (*)(const float*, std::size_t, float, const float*, const int32_t*, uint8_t*);
+    static constexpr Search plain[] = {search16<2, false>, search16<3, false>, search16<4, false>};
+    static constexpr Search mapped[] = {search16<2, true>, search16<3, true>, search16<4, true>};
+    const Search run = (identity_ ? plain : mapped)[depth_ - 2];
+    i0 = run(x.data(), n, scale, padded_.data(), map16_.data(), out.data());
   }
 #endif
   // The rest in chunks, each value divided once.
@@ -140,7 +140,7 @@ void Nearest::codes(std::span<const float> x, std::span<uint8_t> out, float scal
     search(y, m, out.data() + start);
   }
   if (!identity_)
-    for (std::size_t i = 0; i < n; ++i) out[i] = sorted_code_[out[i]];
+    for (std::size_t i = i0; i < n; ++i) out[i] = sorted_code_[out[i]];
 }
 
 }  // namespace loft::quant

@@ -4,6 +4,7 @@
 // thresholds below y over the sorted distinct levels: a binary search, 16 values at a time with
 // AVX-512 up to 16 levels). The thresholds are placed so that the two agree for every float y,
 // including y exactly at a midpoint, +-0, denormals and +-inf.
+#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -51,6 +52,7 @@ class Nearest {
   int depth_ = 0;              // binary-search steps
   bool identity_ = false;      // sorted_code_[i] == i
   uint8_t zero_code_ = 0;      // reference(0.0f)
+  std::array<int32_t, 16> map16_{};  // sorted_code_ of the first 16, for the vector search
 
   // The portable search over a run of normalised values, before the code mapping.
   void search(const float* y, std::size_t n, uint8_t* out) const;

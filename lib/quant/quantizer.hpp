@@ -50,7 +50,7 @@ void validate(const Spec& spec);
 inline constexpr int kDoubleQuantGroup = 256;
 
 // Which implementation runs: the plain scalar reference (one value at a time, a scan over every
-// code, single-threaded) or the fast path (threshold counts, vectorisable, OpenMP over blocks).
+// code, single-threaded) or the fast path (vectorised searches, OpenMP over blocks).
 // They produce identical bytes; tests/quant checks it.
 enum class Kernel { reference, fast };
 
