@@ -148,6 +148,17 @@ TEST_CASE("registry: names are unique and every row is complete") {
     CHECK(names.count(n) == 1);
 }
 
+TEST_CASE("registry: the side-stream table is indexed by Stream and every width is positive") {
+  for (std::size_t i = 0; i < stream_table().size(); ++i) {
+    const StreamInfo& s = stream_table()[i];
+    INFO(s.member);
+    CHECK(static_cast<std::size_t>(s.stream) == i);
+    CHECK(&stream_info(s.stream) == &s);
+    CHECK(s.bits > 0);
+    CHECK(!s.what.empty());
+  }
+}
+
 TEST_CASE("registry: each row's specs are exactly what it takes") {
   for (const auto& row : registry()) {
     INFO(row.name);
