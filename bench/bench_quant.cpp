@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <random>
+#include <span>
 #include <vector>
 
 #include "common/rng.hpp"
@@ -35,7 +36,9 @@ void run(benchmark::State& state, const char* text, Work work, Kernel kernel, st
   const Spec spec = parse(text);
   const auto& x = gaussian_matrix(n);
   Quantized q;
-  std::vector<float> y(x.size());
+  // The output is an Eigen vector, 64-byte aligned like the matrix fake_quantize returns.
+  Eigen::VectorXf out(static_cast<Eigen::Index>(x.size()));
+  const std::span<float> y(out.data(), x.size());
   quantize(spec, x, q, kernel);  // warm up: buffers allocated and touched once
   dequantize(q, y, kernel);
   for (auto _ : state) {
@@ -73,6 +76,7 @@ LOFT_QUANT_BENCH(BM_quant_roundtrip, nf2);
 LOFT_QUANT_BENCH(BM_quant_roundtrip, nf4);
 LOFT_QUANT_BENCH(BM_quant_roundtrip, int4);
 LOFT_QUANT_BENCH(BM_quant_roundtrip, fp4);
+LOFT_QUANT_BENCH(BM_quant_roundtrip, mxfp4);
 LOFT_QUANT_BENCH(BM_quant_quantize, nf4);
 LOFT_QUANT_BENCH(BM_quant_dequantize, nf4);
 BENCHMARK_CAPTURE(BM_quant_roundtrip_reference, nf4, "nf4")
