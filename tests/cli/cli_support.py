@@ -1,0 +1,36 @@
+"""Helpers shared by the CLI tests of the reliability guarantees (hostile input, store safety,
+chaos): the binary, a runner that never hangs, and small file builders."""
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+BIN = os.environ.get("LOFTLAB_BIN") or str(
+    Path(__file__).resolve().parents[2] / "build" / "loftlab")
+ENV = {**os.environ, "OMP_NUM_THREADS": "2"}
+
+
+def need_binary():
+    if not os.path.exists(BIN):
+        pytest.skip(f"loftlab binary not found at {BIN} (set LOFTLAB_BIN)")
+
+
+def loftlab(*args, cwd, ok=None, timeout=60, **kw):
+    """Runs loftlab; ok=True/False asserts success/failure (never a signal: a crash is a bug)."""
+    p = subprocess.run([BIN, *map(str, args)], cwd=cwd, env=ENV, capture_output=True, text=True,
+                       timeout=timeout, **kw)
+    what = f"loftlab {' '.join(map(str, args))} -> {p.returncode}:\n{p.stdout}\n{p.stderr}"
+    assert p.returncode >= 0, f"killed by signal {-p.returncode}: {what}"
+    if ok is True:
+        assert p.returncode == 0, what
+    if ok is False:
+        assert p.returncode == 1, what
+        assert "error" in p.stderr, what
+    return p
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
