@@ -96,11 +96,10 @@ Params normalise(const Raw& raw) {
   p["targets"] = raw.at("targets");
   p["lora_alpha"] = alpha;
   p["rank"] = init::format(rank);
-  if (rank.rules.size() == 1 && rank.rules.front().value.fixed > 0)
-    p["rank"] = int64_t{rank.rules.front().value.fixed};
+  if (const auto* r = rank.single(); r && r->fixed > 0) p["rank"] = int64_t{r->fixed};
   if (m->quantizes) {
     p["quant"] = init::format(quant);
-    if (quant.rules.size() == 1) p["bits"] = int64_t{quant.rules.front().value.bits};
+    if (const auto* q = quant.single()) p["bits"] = int64_t{q->bits};
   }
   if (m->uses_steps) p["steps"] = steps;
   return p;

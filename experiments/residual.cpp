@@ -95,7 +95,7 @@ Params normalise(const Raw& raw) {
     fail("quant: '{}': {}", raw.at("quant"), e.what());
   }
   p["quant"] = init::format(quant);
-  if (quant.rules.size() == 1) p["bits"] = int64_t{quant.rules.front().value.bits};
+  if (const auto* q = quant.single()) p["bits"] = int64_t{q->bits};
 
   const init::Method* method = nullptr;
   try {
@@ -131,8 +131,8 @@ Params normalise(const Raw& raw) {
   if (!method->uses_steps) return p;  // qlora: B = 0, the residual is ||W - q(W)||
 
   p["rank"] = init::format(rank);
-  if (rank.rules.size() == 1 && rank.rules.front().value.fixed > 0)
-    p["rank"] = int64_t{rank.rules.front().value.fixed};  // a plain rank stays a number
+  if (const auto* r = rank.single(); r && r->fixed > 0)
+    p["rank"] = int64_t{r->fixed};  // a plain rank stays a number
   p["steps"] = steps;
   p["svd"] = lowrank::format(svd);
   if (svd.name != "exact") p["seed"] = seed;  // the only random draw that reaches the residual
