@@ -66,28 +66,67 @@ class HfSource final : public TensorSource {
     const json j = read_json(index);
     if (!j.contains("weight_map") || !j["weight_map"].is_object())
       fail("{}: no \"weight_map\" object (tensor name -> shard file)", index.string());
-    std::map<std::string, size_t> shard_ids;
+    std::map<std::string, size_t> shard_ids;  // resolved path -> index into files_
+    std::map<std::string, size_t> assigned;   // tensor -> the shard the index puts it in
     for (const auto& [name, shard] : j["weight_map"].items()) {
       if (!shard.is_string())
         fail("{}: weight_map[\"{}\"] is not a file name", index.string(), name);
-      const std::string file = shard.get<std::string>();
-      if (!shard_ids.count(file)) {
-        if (!fs::exists(dir_ / file))
-          fail("{}: shard {} (holding '{}') does not exist", index.string(), (dir_ / file).string(),
-               name);
-        shard_ids[file] = files_.size();
-        files_.push_back(std::make_unique<SafetensorsFile>(dir_ / file));
-      }
-      if (!files_[shard_ids[file]]->contains(name))
+      const std::string file = resolve_shard(index, shard.get<std::string>(), name).string();
+      auto [it, fresh] = shard_ids.try_emplace(file, files_.size());
+      if (fresh) files_.push_back(std::make_unique<SafetensorsFile>(file));
+      if (!files_[it->second]->contains(name))
         fail(
             "{}: the index puts tensor '{}' in {}, which does not hold it (index and shards "
             "disagree)",
-            index.string(), name, (dir_ / file).string());
+            index.string(), name, file);
+      assigned[name] = it->second;
     }
     // Shards in the index's order of first appearance are not the file order; list tensors by
-    // shard file name, then by position in the shard, as the files were written.
-    std::vector<std::pair<std::string, size_t>> order(shard_ids.begin(), shard_ids.end());
-    for (const auto& [file, id] : order) add_file_tensors(id, &j["weight_map"]);
+    // shard path, then by position in the shard, as the files were written.
+    for (const auto& [file, id] : shard_ids) add_file_tensors(id, &assigned);
+    for (const auto& [name, id] : assigned)
+      if (!where_.count(name))
+        fail("{}: tensor '{}' named by the index was not found in {}", index.string(), name,
+             files_[id]->path());
+  }
+
+  // A shard path of the index as a path inside the model folder: relative, without '..', and
+  // not a symbolic link (or through one) that leads out of the folder. The one exception is the
+  // Hugging Face cache, whose snapshots/<revision>/ files are links into the repository's
+  // ../../blobs/.
+  fs::path resolve_shard(const fs::path& index, const std::string& shard,
+                         const std::string& tensor) const {
+    const fs::path rel(shard);
+    const auto where = [&] {
+      return fmt::format("{}: shard '{}' (holding '{}')", index.string(), shard, tensor);
+    };
+    if (shard.empty()) fail("{} is an empty path", where());
+    if (rel.is_absolute())
+      fail("{} is an absolute path; shard paths are relative to the model folder {}", where(),
+           dir_.string());
+    for (const auto& part : rel)
+      if (part == "..")
+        fail("{} goes up with '..'; shard paths must stay inside the model folder {}", where(),
+             dir_.string());
+    const fs::path path = (dir_ / rel).lexically_normal();
+    std::error_code ec;
+    const fs::path real = fs::canonical(path, ec);
+    if (ec) fail("{} does not exist ({})", where(), path.string());
+    const fs::path root = fs::canonical(dir_);
+    const bool cache = root.parent_path().filename() == "snapshots";
+    if (!within(real, root) && !(cache && within(real, root.parent_path().parent_path() / "blobs")))
+      fail(
+          "{} is, or goes through, a symbolic link to {}, outside the model folder {}; loftlab "
+          "reads shards only inside the model folder",
+          where(), real.string(), root.string());
+    return path;
+  }
+
+  static bool within(const fs::path& path, const fs::path& folder) {
+    auto p = path.begin();
+    for (auto f = folder.begin(); f != folder.end(); ++f, ++p)
+      if (p == path.end() || *p != *f) return false;
+    return true;
   }
 
   void open_files() {
@@ -107,11 +146,13 @@ class HfSource final : public TensorSource {
   }
 
   // Adds a shard's tensors (only those the index assigns to it, when there is an index).
-  void add_file_tensors(size_t id, const json* weight_map) {
+  void add_file_tensors(size_t id, const std::map<std::string, size_t>* assigned) {
     const auto& file = *files_[id];
-    const std::string fname = fs::path(file.path()).filename().string();
     for (const auto& t : file.tensors()) {
-      if (weight_map && (!weight_map->contains(t.name) || (*weight_map)[t.name] != fname)) continue;
+      if (assigned) {
+        const auto it = assigned->find(t.name);
+        if (it == assigned->end() || it->second != id) continue;
+      }
       if (where_.count(t.name))
         fail("{}: tensor '{}' appears in both {} and {}", spec_, t.name,
              files_[where_[t.name]]->path(), file.path());

@@ -34,3 +34,22 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def write_safetensors(path: Path, tensors: dict, header_extra: dict = None) -> Path:
+    """float32 tensors as a safetensors file (8-byte header length, JSON header, data)."""
+    import json
+    import struct
+
+    import numpy as np
+    header, blobs, at = dict(header_extra or {}), [], 0
+    for name, a in tensors.items():
+        b = np.ascontiguousarray(a, np.float32).tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [at, at + len(b)]}
+        blobs.append(b)
+        at += len(b)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+    return path

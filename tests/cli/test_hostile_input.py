@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from cli_support import loftlab, need_binary, write
+from cli_support import loftlab, need_binary, write, write_safetensors
 
 pytestmark = pytest.mark.usefixtures("binary")
 
@@ -59,3 +59,43 @@ svd = exact, exact-gesdd
         assert len(statuses) == 9 and set(statuses) == {"complete"}
         for i in f["points"]:
             assert sorted(f["points"][i]["layers"]) == ["constant", "rank1", "rank3", "zero"]
+
+
+def sharded_with_subfolder(root):
+    """A sharded HF folder whose index puts the first shard in sub/: 4 + 3 tensors."""
+    import json
+    rng = np.random.default_rng(0)
+    a = {f"model.layers.{i}.mlp.up_proj.weight": rng.standard_normal((16, 32)) for i in range(4)}
+    b = {f"model.layers.{i}.mlp.down_proj.weight": rng.standard_normal((32, 16)) for i in range(3)}
+    write_safetensors(root / "sub" / "model-00001-of-00002.safetensors", a)
+    write_safetensors(root / "model-00002-of-00002.safetensors", b)
+    weight_map = {**{n: "sub/model-00001-of-00002.safetensors" for n in a},
+                  **{n: "model-00002-of-00002.safetensors" for n in b}}
+    (root / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    return weight_map
+
+
+def test_index_with_a_subfolder_loses_no_tensor(tmp_path):
+    weight_map = sharded_with_subfolder(tmp_path / "m")
+    p = loftlab("tensors", "hf:m", cwd=tmp_path, ok=True)
+    listed = {line.split()[0] for line in p.stdout.splitlines()}
+    assert listed == set(weight_map), p.stdout
+    write(tmp_path / "s.ini", "name = s\nexperiment = residual\nsource = hf:m\n"
+          "[grid]\nmethod = loftq\nrank = 4\n")
+    loftlab("sweep", "s.ini", cwd=tmp_path, ok=True)
+    with h5py.File(tmp_path / "results/s/results.h5") as f:
+        (point,) = f["points"].values()
+        assert set(point["layers"]) == set(weight_map)
+        assert point["metrics"]["tensors"][()] == len(weight_map)
+
+
+def test_index_paths_outside_the_model_folder_are_refused(tmp_path):
+    import json
+    sharded_with_subfolder(tmp_path / "m")
+    write_safetensors(tmp_path / "x.safetensors", {"model.layers.9.mlp.up_proj.weight":
+                                                   np.ones((4, 4))})
+    index = tmp_path / "m" / "model.safetensors.index.json"
+    for bad in ["../x.safetensors", str(tmp_path / "x.safetensors")]:
+        index.write_text(json.dumps({"weight_map": {"model.layers.9.mlp.up_proj.weight": bad}}))
+        p = loftlab("tensors", "hf:m", cwd=tmp_path, ok=False)
+        assert bad in p.stderr
