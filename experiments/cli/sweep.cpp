@@ -20,6 +20,7 @@
 #include <set>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "experiments/cli/commands.hpp"
 #include "experiments/experiment.hpp"
 #include "io/results/lock.hpp"
@@ -243,20 +244,6 @@ void print_points(const sweep::Expansion& ex, const exp::Experiment& experiment,
   }
 }
 
-// Atomic write: readers (and a concurrent shard writing the same text) never see half a file.
-void write_text_atomic(const fs::path& file, const std::string& text) {
-  fs::create_directories(file.parent_path());
-  const auto tmp = file.parent_path() / fmt::format(".{}.tmp.{}.{}", file.filename().string(),
-                                                    results::host_name(), ::getpid());
-  {
-    std::ofstream out(tmp);
-    out << text;
-    out.close();
-    if (!out) fail("cannot write '{}' (disk full? permissions?)", tmp.string());
-  }
-  fs::rename(tmp, file);
-}
-
 // A full sweep holds the folder's lock; a shard holds only <dir>/.shards/I-of-N, so the shards
 // of one Slurm array run side by side. Each kind takes its own lock first and then checks the
 // other kind's, so a full sweep and a shard never run on one folder together, whichever starts
@@ -332,7 +319,8 @@ int run_sweep(const Options& o, const Ranks& ranks) {
   const std::string expanded = sweep::to_ini(config);
   if (lead) {
     results::remove_stale_temps(dir);
-    write_text_atomic(dir / "config.ini", expanded);
+    // Atomic: readers (and a concurrent shard writing the same text) never see half a file.
+    write_file_atomic(dir / "config.ini", expanded);
   }
   ranks.barrier();
 

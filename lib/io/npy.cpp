@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 
 namespace loft::io {
 namespace {
@@ -178,16 +179,14 @@ void write_npy(const fs::path& path, std::span<const float> data, std::span<cons
   dict.append(total - 10 - dict.size() - 1, ' ');
   dict.push_back('\n');
   const uint16_t len = static_cast<uint16_t>(dict.size());
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) fail("cannot create .npy file {}", path.string());
+  AtomicFile out(path);
   out.write(kMagic, 6);
-  out.put(1).put(0);
-  out.put(static_cast<char>(len & 0xff)).put(static_cast<char>(len >> 8));
-  out.write(dict.data(), static_cast<std::streamsize>(dict.size()));
-  out.write(reinterpret_cast<const char*>(data.data()),
-            static_cast<std::streamsize>(data.size() * sizeof(float)));
-  out.close();
-  if (!out) fail("write error on .npy file {}", path.string());
+  const char version_and_length[4] = {1, 0, static_cast<char>(len & 0xff),
+                                      static_cast<char>(len >> 8)};
+  out.write(version_and_length, 4);
+  out.write(dict);
+  out.write(data.data(), data.size() * sizeof(float));
+  out.commit();
 }
 
 void write_npy(const fs::path& path, ConstMatrixRef m) {

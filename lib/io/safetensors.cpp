@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "io/dtype.hpp"
 
 namespace loft::io {
@@ -146,20 +147,11 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<RawT
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // keep the data 8-byte aligned
-  const auto tmp = std::filesystem::path(path.string() + ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail("cannot create {}", tmp.string());
-    const uint64_t n = text.size();
-    out.write(reinterpret_cast<const char*>(&n), 8);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const auto& t : tensors)
-      out.write(reinterpret_cast<const char*>(t.bytes.data()),
-                static_cast<std::streamsize>(t.bytes.size()));
-    out.close();
-    if (!out) fail("write error on {}", tmp.string());
-  }
-  std::filesystem::rename(tmp, path);
+  AtomicFile out(path);
+  out.write_value(uint64_t{text.size()});
+  out.write(text);
+  for (const auto& t : tensors) out.write(t.bytes.data(), t.bytes.size());
+  out.commit();
 }
 
 void write_safetensors(const std::filesystem::path& path,

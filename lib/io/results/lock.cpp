@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "io/results/store.hpp"
 
 namespace fs = std::filesystem;
@@ -36,8 +37,7 @@ bool SweepLock::acquire(const fs::path& results_dir) {
   fs::create_directories(results_dir, ec);
   if (ec) fail("cannot create results folder {}: {}", results_dir.string(), ec.message());
   file_ = lock_file(results_dir);
-  int fd = ::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) fail("cannot open lock file {}: {}", file_.string(), std::strerror(errno));
+  const int fd = open_persistent_file(file_, "lock file");
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
     ::close(fd);

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -14,6 +13,7 @@
 #include <set>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "common/version.hpp"
 #include "io/results/h5.hpp"
 
@@ -211,9 +211,7 @@ StoredPoint read_group(hid_t file, const fs::path& path, const std::string& id, 
 }  // namespace
 
 std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0 || !*buf) return "unknown-host";
-  return buf;
+  return loft::host_name();
 }
 
 std::string utc_now() {
@@ -234,10 +232,7 @@ fs::path point_path(const fs::path& results_dir, const std::string& id) {
 }
 
 fs::path detail::temp_path(const fs::path& final_path) {
-  static std::atomic<unsigned> counter{0};
-  return final_path.parent_path() / fmt::format(".{}{}{}.{}-{}", final_path.filename().string(),
-                                                kTempMarker, host_name(), ::getpid(),
-                                                counter.fetch_add(1));
+  return loft::temp_path(final_path);
 }
 
 void detail::commit(const fs::path& tmp, const fs::path& final_path) {
@@ -255,6 +250,9 @@ fs::path write_point(const fs::path& results_dir, const std::string& id, const R
   validate(id, record);
   fs::path dir = points_dir(results_dir);
   std::error_code ec;
+  if (fs::is_symlink(dir, ec))
+    fail("{} is a symbolic link; point files are written only inside the results folder {}",
+         dir.string(), results_dir.string());
   fs::create_directories(dir, ec);
   if (ec) fail("cannot create results folder {}: {}", dir.string(), ec.message());
   fs::path final_path = point_path(results_dir, id);
