@@ -244,32 +244,6 @@ void print_points(const sweep::Expansion& ex, const exp::Experiment& experiment,
   }
 }
 
-// A full sweep holds the folder's lock; a shard holds only <dir>/.shards/I-of-N, so the shards
-// of one Slurm array run side by side. Each kind takes its own lock first and then checks the
-// other kind's, so a full sweep and a shard never run on one folder together, whichever starts
-// first.
-results::SweepLock lock_sweep(const fs::path& dir, const std::optional<sweep::Shard>& shard) {
-  const auto shards = dir / ".shards";
-  if (!shard) {
-    results::SweepLock lock(dir);
-    if (fs::is_directory(shards))
-      for (const auto& e : fs::directory_iterator(shards))
-        if (e.is_directory() && !results::SweepLock::try_acquire(e.path()))
-          fail(
-              "results folder {} is in use by another sweep: shard {} is running (wait for the "
-              "shards to end, or use --out for another folder)",
-              dir.string(), e.path().filename().string());
-    return lock;
-  }
-  results::SweepLock lock(shards / fmt::format("{}-of-{}", shard->index, shard->count));
-  if (!results::SweepLock::try_acquire(dir))
-    fail(
-        "results folder {} is in use by another sweep: a full (unsharded) sweep is running "
-        "there (wait for it, or use --out for another folder)",
-        dir.string());
-  return lock;
-}
-
 int run_sweep(const Options& o, const Ranks& ranks) {
   if (ranks.mpi() && o.shard)
     fail("--shard and mpirun both split the points; use one (mpirun -n {} already runs {} shards)",
@@ -308,7 +282,8 @@ int run_sweep(const Options& o, const Ranks& ranks) {
   if (lead) {
     std::string refused;
     try {
-      lock.emplace(lock_sweep(dir, o.shard));
+      lock.emplace(o.shard ? results::SweepLock::shard(dir, o.shard->index, o.shard->count)
+                           : results::SweepLock::whole_folder(dir, "sweep"));
     } catch (const Error& e) {
       refused = e.what();
     }

@@ -43,7 +43,7 @@ void copy_point(const fs::path& src, const std::string& id, hid_t points) {
 
 }  // namespace
 
-MergeResult merge(const fs::path& results_dir) {
+void check_results_folder(const fs::path& results_dir) {
   std::error_code ec;
   if (!fs::is_directory(results_dir, ec))
     fail(
@@ -55,6 +55,11 @@ MergeResult merge(const fs::path& results_dir) {
         "{} is not a results folder: it has no points/ subfolder (expected "
         "{}/points/<id>.h5 as written by loftlab sweep)",
         results_dir.string(), results_dir.string());
+}
+
+MergeResult merge(const fs::path& results_dir) {
+  check_results_folder(results_dir);
+  std::error_code ec;
   remove_stale_temps(results_dir);
   std::vector<std::string> ids = completed_ids(results_dir);
 

@@ -12,6 +12,11 @@ struct MergeResult {
   size_t points = 0;
 };
 
+// Throws unless results_dir is a folder with a points/ subfolder, saying what was expected.
+void check_results_folder(const std::filesystem::path& results_dir);
+
+// The caller holds the folder's lock (SweepLock::whole_folder): a sweep merges while it holds
+// its own, `loftlab merge` takes it first.
 // Root attributes: config = the text of <results_dir>/config.ini if present, else the first
 // point's; name = the first point's, else the folder name. Throws loft::Error when the folder or
 // its points/ subfolder is missing, or a point file is unreadable or holds another id than its
