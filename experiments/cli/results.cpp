@@ -15,6 +15,7 @@
 #include "io/results/lock.hpp"
 #include "io/results/merge.hpp"
 #include "io/results/summary.hpp"
+#include "sweep/point.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -121,7 +122,8 @@ int cmd_merge(int argc, char** argv) {
   const fs::path dir = (*vm)["DIR"].as<std::string>();
   results::check_results_folder(dir);  // before the lock, which would create the folder
   const auto lock = results::SweepLock::whole_folder(dir, "merge");
-  auto m = results::merge(dir);
+  auto m = results::merge(
+      dir, [](const results::StoredPoint& p) { sweep::check_point_id(p.id, p.record.params); });
   fmt::print("merged {} point{} into {}\n", m.points, m.points == 1 ? "" : "s", m.file.string());
   return 0;
 }

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <set>
 
@@ -192,10 +193,39 @@ std::vector<sweep::KeyDefault> key_defaults(const exp::Experiment& e) {
   return out;
 }
 
-bool is_complete(const fs::path& dir, const std::string& id) {
-  const auto file = results::point_path(dir, id);
-  if (!fs::exists(file)) return false;
-  return results::read_point_header(file, id).record.status == "complete";
+// Complete = a valid point file (results::check_point_file) with status "complete" and exactly
+// this point's parameters. Anything else at the name is run again (and replaced by the new
+// file), except a folder, which no rename can replace: that is an error before any work.
+bool is_complete(const fs::path& dir, const sweep::Point& p, bool quiet = false) {
+  using State = results::PointFileCheck::State;
+  const auto c = results::check_point_file(dir, p.id);
+  const auto file = results::point_path(dir, p.id).string();
+  if (c.folder)
+    fail("{} is a folder, not a point file: remove it so the point can be stored", file);
+  std::string problem = c.problem;
+  if (c.state == State::valid && c.header.record.params != p.params)
+    problem = fmt::format("its parameters ({}) are not this point's ({})",
+                          sweep::describe(c.header.record.params), sweep::describe(p.params));
+  if (c.state == State::absent) return false;
+  if (!problem.empty()) {
+    if (!quiet)
+      fmt::print(stderr,
+                 "loftlab sweep: {} is not a valid point file ({}); running the point again\n",
+                 file, problem);
+    return false;
+  }
+  return c.header.record.status == "complete";
+}
+
+// The points this process accounted for (ran, or found complete) that are no longer valid point
+// files on disk: the folder changed under the run.
+std::vector<std::string> missing_points(const fs::path& dir,
+                                        const std::vector<sweep::Point>& points) {
+  std::vector<std::string> out;
+  for (const auto& p : points)
+    if (results::check_point_file(dir, p.id).state != results::PointFileCheck::State::valid)
+      out.push_back(p.id);
+  return out;
 }
 
 std::string value_text(const results::Value& v) {
@@ -220,7 +250,7 @@ void print_points(const sweep::Expansion& ex, const exp::Experiment& experiment,
   size_t complete = 0, todo = 0;
   for (size_t i = 0; i < ex.points.size(); ++i) {
     const auto& p = ex.points[i];
-    const bool done = is_complete(dir, p.id);
+    const bool done = is_complete(dir, p, true);
     complete += done;
     todo += !done && mine[i];
     std::vector<std::string> row = {std::to_string(i), p.id,
@@ -292,15 +322,16 @@ int run_sweep(const Options& o, const Ranks& ranks) {
     return 1;  // rank 0 prints why
   }
   const std::string expanded = sweep::to_ini(config);
-  if (lead) {
-    results::remove_stale_temps(dir);
-    // Atomic: readers (and a concurrent shard writing the same text) never see half a file.
-    write_file_atomic(dir / "config.ini", expanded);
-  }
+  if (lead) results::remove_stale_temps(dir);
   ranks.barrier();
+  // config.ini describes the points: the lock holder writes it once its first point is stored
+  // (a run that dies before storing any leaves the folder's config as it was). Atomic, so
+  // readers (and a concurrent shard writing the same text) never see half a file.
+  std::once_flag config_written;
+  auto write_config = [&] { write_file_atomic(dir / "config.ini", expanded); };
 
   sweep::Hooks hooks;
-  hooks.is_complete = [&](const sweep::Point& p) { return is_complete(dir, p.id); };
+  hooks.is_complete = [&](const sweep::Point& p) { return is_complete(dir, p); };
   hooks.run = [&](const sweep::Point& p, const sweep::PointContext& pc) {
     exp::Context ctx;
     ctx.threads = pc.threads;
@@ -310,6 +341,7 @@ int run_sweep(const Options& o, const Ranks& ranks) {
   const results::PointMeta meta{config.name, expanded};
   hooks.store = [&](const sweep::Point& p, const results::Record& r) {
     results::write_point(dir, p.id, r, meta);
+    if (lead) std::call_once(config_written, write_config);
   };
   sweep::RunOptions ro;
   ro.jobs = o.jobs;
@@ -323,11 +355,18 @@ int run_sweep(const Options& o, const Ranks& ranks) {
   const long failed = ranks.sum(static_cast<long>(report.failures.size()));
   const long ran = ranks.sum(static_cast<long>(report.ran));
   const long skipped = ranks.sum(static_cast<long>(report.skipped));
-  ranks.barrier();  // every rank's points are on disk before rank 0 merges
-  if (!lead) return failed ? 1 : 0;
+  ranks.barrier();  // every rank's points are on disk before any checks them
+  const auto missing = missing_points(dir, selected);
+  for (const auto& id : missing)
+    fmt::print(stderr, "loftlab sweep: point {} is missing from {} (it was stored or complete)\n",
+               id, results::points_dir(dir).string());
+  const long lost = ranks.sum(static_cast<long>(missing.size()));
+  if (!lead) return failed || lost ? 1 : 0;
+  if (ran > 0 || !fs::exists(dir / "config.ini")) std::call_once(config_written, write_config);
   std::string merged;
   if (!o.shard) {
-    const auto m = results::merge(dir);
+    const auto m = results::merge(
+        dir, [](const results::StoredPoint& p) { sweep::check_point_id(p.id, p.record.params); });
     merged = fmt::format("; merged {} points into {}", m.points, m.file.string());
   } else {
     merged = fmt::format("; shard {}/{} done (merge with: loftlab merge {})", shard.index,
@@ -335,6 +374,13 @@ int run_sweep(const Options& o, const Ranks& ranks) {
   }
   fmt::print("sweep '{}': ran {} points ({} failed), {} already complete, in {}{}\n", config.name,
              ran, failed, skipped, sweep::format_duration(report.seconds), merged);
+  if (lost) {
+    fmt::print(stderr,
+               "loftlab sweep: error: {} point(s) of this run are no longer in {} (was the folder "
+               "changed during the run?); run the sweep again to recompute them\n",
+               lost, results::points_dir(dir).string());
+    return 1;
+  }
   if (failed) {
     fmt::print(stderr,
                "loftlab sweep: {} point(s) failed (stored with status 'failed'; a re-run retries "

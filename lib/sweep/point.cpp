@@ -4,6 +4,8 @@
 
 #include <type_traits>
 
+#include "common/error.hpp"
+
 namespace loft::sweep {
 
 std::string canonical(const Value& v) {
@@ -44,6 +46,13 @@ uint64_t fnv1a64(std::string_view bytes) {
 
 std::string point_id(const Params& params) {
   return fmt::format("{:012x}", fnv1a64(canonical(params)) >> 16);
+}
+
+void check_point_id(const std::string& id, const Params& params) {
+  const std::string want = point_id(params);
+  if (id != want)
+    fail("point '{}' has the parameters of point '{}' ({}); the file was renamed or edited", id,
+         want, describe(params));
 }
 
 std::string describe(const Params& params) {

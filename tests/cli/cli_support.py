@@ -53,3 +53,24 @@ def write_safetensors(path: Path, tensors: dict, header_extra: dict = None) -> P
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
     return path
+
+
+def canonical(value) -> str:
+    """lib/sweep/point.hpp's canonical text of one parameter value."""
+    import numpy as np
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError("parameters are int64, float64 or text")
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        text = repr(float(value))
+        return text if any(c in text for c in ".eEn") else text + ".0"
+    return "".join("\\" + c if c in "\\;=" else c for c in str(value))
+
+
+def point_id(params: dict) -> str:
+    """The id loftlab gives a point: FNV-1a 64 of "key=value;" over sorted keys, top 48 bits."""
+    h = 0xcbf29ce484222325
+    for c in "".join(f"{k}={canonical(v)};" for k, v in sorted(params.items())).encode():
+        h = ((h ^ c) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h >> 16:012x}"

@@ -24,16 +24,6 @@ std::string read_text(const fs::path& p) {
   return s.str();
 }
 
-// A point file must hold exactly the point its name says (a renamed or stray file would
-// otherwise enter the summary under the wrong id).
-void check_holds(const fs::path& file, const std::string& id) {
-  auto held = point_ids(file);
-  if (held.size() == 1 && held.front() == id) return;
-  std::string what = held.empty() ? std::string("no point") : "point '" + held.front() + "'";
-  if (held.size() > 1) what = fmt::format("{} points", held.size());
-  fail("{}: the file is named for point '{}' but holds {}", file.string(), id, what);
-}
-
 // Copies /points/<id> of one point file into `points` of the merged file.
 void copy_point(const fs::path& src, const std::string& id, hid_t points) {
   h5::Handle f = h5::open_file(src);
@@ -57,7 +47,8 @@ void check_results_folder(const fs::path& results_dir) {
         results_dir.string(), results_dir.string());
 }
 
-MergeResult merge(const fs::path& results_dir) {
+MergeResult merge(const fs::path& results_dir,
+                  const std::function<void(const StoredPoint&)>& verify) {
   check_results_folder(results_dir);
   std::error_code ec;
   remove_stale_temps(results_dir);
@@ -66,8 +57,12 @@ MergeResult merge(const fs::path& results_dir) {
   std::vector<StoredPoint> headers;
   headers.reserve(ids.size());
   for (const auto& id : ids) {
-    check_holds(point_path(results_dir, id), id);
-    headers.push_back(read_point_header(point_path(results_dir, id), id));
+    auto c = check_point_file(results_dir, id);
+    if (c.state != PointFileCheck::State::valid)
+      fail("{} is not a valid point file: {} (remove it, or re-run the sweep that wrote it)",
+           point_path(results_dir, id).string(), c.problem);
+    if (verify) verify(c.header);
+    headers.push_back(std::move(c.header));
   }
 
   FileInfo first = ids.empty() ? FileInfo{} : read_file_info(point_path(results_dir, ids.front()));

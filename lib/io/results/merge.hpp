@@ -4,6 +4,9 @@
 // Written to a temporary name and renamed, so readers see the old or the new file, never half of
 // one. Idempotent: merging the same points twice gives the same content apart from `created`.
 #include <filesystem>
+#include <functional>
+
+#include "io/results/store.hpp"
 
 namespace loft::results {
 
@@ -21,6 +24,9 @@ void check_results_folder(const std::filesystem::path& results_dir);
 // point's; name = the first point's, else the folder name. Throws loft::Error when the folder or
 // its points/ subfolder is missing, or a point file is unreadable or holds another id than its
 // name says. Also removes stale temporary files (remove_stale_temps).
-MergeResult merge(const std::filesystem::path& results_dir);
+// Every point file must be valid (check_point_file) and pass `verify` when given (loftlab passes
+// a check that the id is the hash of the parameters); an invalid one is an error naming it.
+MergeResult merge(const std::filesystem::path& results_dir,
+                  const std::function<void(const StoredPoint&)>& verify = {});
 
 }  // namespace loft::results

@@ -313,6 +313,49 @@ std::vector<std::string> point_ids(const fs::path& file) {
   return h5::children(points, file.string() + " /points");
 }
 
+PointFileCheck check_point_file(const fs::path& results_dir, const std::string& id) {
+  PointFileCheck c;
+  const fs::path file = point_path(results_dir, id);
+  std::error_code ec;
+  const auto st = fs::symlink_status(file, ec);
+  if (ec || !fs::exists(st)) return c;
+  c.state = PointFileCheck::State::invalid;
+  if (fs::is_directory(st)) {
+    c.folder = true;
+    c.problem = "a folder, not a point file";
+    return c;
+  }
+  if (!fs::is_regular_file(st)) {
+    c.problem = fs::is_symlink(st) ? "a symbolic link, not a point file" : "not a regular file";
+    return c;
+  }
+  try {
+    h5::Handle f = h5::open_file(file);
+    const std::string w = file.string();
+    const auto ids = point_ids(file);
+    if (ids != std::vector<std::string>{id})
+      fail("holds {} under /points, not exactly the group '{}'",
+           ids.empty() ? std::string("no group") : "'" + ids.front() + "'", id);
+    h5::Handle points = h5::open_group(f, "points", w);
+    h5::Handle g = h5::open_group(points, id, w);
+    const std::string gw = fmt::format("{} /points/{}", w, id);
+    for (const char* k : {"id", "status"})
+      if (H5Aexists(g, k) <= 0) fail("/points/{} has no '{}' attribute", id, k);
+    if (h5::read_text_attr(g, "id", gw) != id)
+      fail("/points/{} says its id is '{}'", id, h5::read_text_attr(g, "id", gw));
+    const std::string status = h5::read_text_attr(g, "status", gw);
+    if (status != "complete" && status != "failed")
+      fail("/points/{} has status '{}' (valid: complete, failed)", id, status);
+    c.header = read_group(f, file, id, false);
+    if (c.header.record.params.empty()) fail("/points/{} has no parameters", id);
+  } catch (const Error& e) {
+    c.problem = e.what();
+    return c;
+  }
+  c.state = PointFileCheck::State::valid;
+  return c;
+}
+
 std::vector<std::string> completed_ids(const fs::path& results_dir) {
   fs::path dir = points_dir(results_dir);
   std::error_code ec;
@@ -320,7 +363,9 @@ std::vector<std::string> completed_ids(const fs::path& results_dir) {
   if (!fs::is_directory(dir, ec)) return ids;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     std::string name = e.path().filename().string();
-    if (name.front() == '.' || e.path().extension() != ".h5" || !e.is_regular_file(ec)) continue;
+    if (name.front() == '.' || e.path().extension() != ".h5" || e.is_symlink(ec) ||
+        !e.is_regular_file(ec))
+      continue;
     ids.push_back(e.path().stem().string());
   }
   if (ec) fail("cannot list {}: {}", dir.string(), ec.message());
