@@ -119,7 +119,7 @@ void AtomicFile::flush() {
   buffer_.clear();
 }
 
-void AtomicFile::commit() {
+void AtomicFile::commit(void (*before_rename)(const fs::path& tmp)) {
   flush();
   if (::fsync(fd_) != 0) fail("cannot write {}: {}", path_.string(), std::strerror(errno));
   const int fd = fd_;
@@ -129,6 +129,7 @@ void AtomicFile::commit() {
     ::unlink(tmp_.c_str());
     fail("cannot write {}: {}", path_.string(), std::strerror(err));
   }
+  if (before_rename) before_rename(tmp_);
   if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp_.c_str());

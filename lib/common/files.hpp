@@ -45,7 +45,8 @@ class AtomicFile {
   void write_value(const T& v) {
     write(&v, sizeof(T));
   }
-  void commit();
+  // before_rename (tests simulate a crash there) is called with the temporary's path.
+  void commit(void (*before_rename)(const std::filesystem::path& tmp) = nullptr);
   const std::filesystem::path& path() const { return path_; }
 
  private:

@@ -1,6 +1,9 @@
 """Helpers shared by the CLI tests of the reliability guarantees (hostile input, store safety,
 chaos): the binary, a runner that never hangs, and small file builders."""
+import contextlib
 import os
+import resource
+import signal
 import subprocess
 from pathlib import Path
 
@@ -74,3 +77,29 @@ def point_id(params: dict) -> str:
     for c in "".join(f"{k}={canonical(v)};" for k, v in sorted(params.items())).encode():
         h = ((h ^ c) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
     return f"{h >> 16:012x}"
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, tmpfs_kb: int, file_kb: int):
+    """A folder where writes fail for lack of room: a tmpfs of tmpfs_kb mounted there when we
+    may mount (root in CI), else a per-file size limit of file_kb (ulimit -f, RLIMIT_FSIZE) for
+    the processes started with the preexec_fn this yields. Yields (folder, preexec_fn, kind)."""
+    path.mkdir(parents=True)
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={tmpfs_kb}k", "tmpfs", str(path)],
+        capture_output=True).returncode == 0
+    try:
+        if mounted:
+            yield path, None, "tmpfs"
+        else:
+            def limit():
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill
+                resource.setrlimit(resource.RLIMIT_FSIZE, (file_kb << 10, file_kb << 10))
+            yield path, limit, "ulimit -f"
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def out_of_space(stderr: str) -> bool:
+    return "No space left on device" in stderr or "File too large" in stderr

@@ -143,3 +143,24 @@ def test_points_deleted_during_a_run_is_an_error_exit(tmp_path):
     assert "no longer in" in stderr and "run the sweep again" in stderr
     p = loftlab("sweep", "slow.ini", cwd=tmp_path, ok=True, timeout=120)
     assert "merged 18 points" in p.stdout
+
+
+def test_a_full_disk_is_an_error_exit_that_leaves_only_valid_points(tmp_path):
+    from cli_support import out_of_space, small_disk
+    write(tmp_path / "slow.ini", SLOW)
+    with small_disk(tmp_path / "disk", 200, 16) as (disk, preexec, kind):
+        p = loftlab("sweep", "slow.ini", "--out", disk / "r", cwd=tmp_path, ok=False,
+                    preexec_fn=preexec)
+        assert out_of_space(p.stderr), (kind, p.stderr)
+        left = sorted(x.name for x in (disk / "r").rglob("*"))
+        assert not any(".tmp." in n for n in left), left
+        assert "results.h5" not in left  # the sweep did not get to merge
+        for f in (disk / "r" / "points").glob("*.h5"):
+            with h5py.File(f) as h:
+                (pid,) = h["points"]
+                assert h["points"][pid].attrs["status"] == "complete"
+        # merge on the full disk: an error too, and no results.h5 appears
+        m = loftlab("merge", disk / "r", cwd=tmp_path, preexec_fn=preexec)
+        if m.returncode:
+            assert m.returncode == 1 and out_of_space(m.stderr), m.stderr
+            assert not (disk / "r" / "results.h5").exists()

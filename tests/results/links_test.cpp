@@ -47,16 +47,16 @@ TEST_CASE("point files are not written into a points/ that is a link") {
   CHECK(fs::is_empty(elsewhere));
 }
 
-TEST_CASE("HDF5 files are created only where nothing is, and results.h5 replaces a link") {
+TEST_CASE("point files and results.h5 replace a link at their name, never follow it") {
   ScratchDir dir;
   const fs::path victim = dir.path / "victim";
   std::ofstream(victim) << "precious";
-  fs::create_symlink(victim, dir.path / "link.h5");
-  CHECK_THROWS(h5::create_file(dir.path / "link.h5"));
-  CHECK(slurp(victim) == "precious");
-  // merge writes results.h5 under a temporary name and renames it over a link there.
   const fs::path results = dir.path / "r";
+  fs::create_directories(points_dir(results));
+  fs::create_symlink(victim, point_path(results, "p1"));
   write_point(results, "p1", loft::test::sample_record("loftq", 2), {"r", ""});
+  CHECK_FALSE(fs::is_symlink(point_path(results, "p1")));
+  CHECK(slurp(victim) == "precious");
   fs::create_symlink(victim, results / "results.h5");
   merge(results);
   CHECK_FALSE(fs::is_symlink(results / "results.h5"));

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 
 namespace loft::results::h5 {
 namespace {
@@ -77,10 +78,28 @@ void quiet() {
   }
 }
 
-Handle create_file(const std::filesystem::path& path) {
+Handle create_in_memory(const std::filesystem::path& name) {
   quiet();
-  return Handle(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
-                fmt::format("cannot create HDF5 file {}", path.string()));
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "file access properties");
+  check(H5Pset_fapl_core(fapl, size_t(1) << 20, false), "in-memory file properties");
+  return Handle(H5Fcreate(name.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl), H5Fclose,
+                fmt::format("cannot create HDF5 file {} in memory", name.string()));
+}
+
+std::vector<char> file_image(hid_t file, std::string_view what) {
+  check(H5Fflush(file, H5F_SCOPE_GLOBAL), what);
+  const ssize_t n = H5Fget_file_image(file, nullptr, 0);
+  if (n < 0) fail_h5(what);
+  std::vector<char> image(static_cast<size_t>(n));
+  if (H5Fget_file_image(file, image.data(), image.size()) != n) fail_h5(what);
+  return image;
+}
+
+void save_image(const std::vector<char>& image, const std::filesystem::path& path,
+                void (*before_rename)(const std::filesystem::path&)) {
+  AtomicFile out(path);
+  out.write(image.data(), image.size());
+  out.commit(before_rename);
 }
 
 Handle open_file(const std::filesystem::path& path) {

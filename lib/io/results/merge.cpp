@@ -50,7 +50,6 @@ void check_results_folder(const fs::path& results_dir) {
 MergeResult merge(const fs::path& results_dir,
                   const std::function<void(const StoredPoint&)>& verify) {
   check_results_folder(results_dir);
-  std::error_code ec;
   remove_stale_temps(results_dir);
   std::vector<std::string> ids = completed_ids(results_dir);
 
@@ -76,10 +75,10 @@ MergeResult merge(const fs::path& results_dir,
 
   Summary summary = build_summary(headers);
   MergeResult out{results_dir / "results.h5", ids.size()};
-  fs::path tmp = detail::temp_path(out.file);
-  try {
-    h5::Handle file = h5::create_file(tmp);
-    std::string w = tmp.string();
+  std::vector<char> image;
+  {
+    h5::Handle file = h5::create_in_memory(out.file);
+    const std::string w = out.file.string();
     h5::write_attr(file, "loftlab_version", std::string(version()), w);
     h5::write_attr(file, "git_commit", std::string(git_commit()), w);
     h5::write_attr(file, "created", utc_now(), w);
@@ -90,13 +89,9 @@ MergeResult merge(const fs::path& results_dir,
       for (const auto& id : ids) copy_point(point_path(results_dir, id), id, points);
     }
     write_summary(file, summary, w);
-    h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), "cannot flush " + w);
-    file.close("cannot close " + w);
-    detail::commit(tmp, out.file);
-  } catch (...) {
-    fs::remove(tmp, ec);
-    throw;
+    image = h5::file_image(file, "cannot build " + w);
   }
+  h5::save_image(image, out.file);
   return out;
 }
 

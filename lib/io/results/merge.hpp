@@ -1,8 +1,10 @@
 #pragma once
 // Rebuilds <results_dir>/results.h5 from the point files: root attributes, a copy of every
 // /points/<id> group (H5Ocopy, so the data is byte for byte the point's) and the /summary table.
-// Written to a temporary name and renamed, so readers see the old or the new file, never half of
-// one. Idempotent: merging the same points twice gives the same content apart from `created`.
+// Built in memory and saved as one image under a temporary name, then renamed, so readers see the
+// old or the new file, never half of one, and a failed write (a full disk) is a clean error. The
+// peak memory is therefore about twice the size of results.h5 (the in-memory file and its image).
+// Idempotent: merging the same points twice gives the same content apart from `created`.
 #include <filesystem>
 #include <functional>
 

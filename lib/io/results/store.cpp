@@ -103,15 +103,6 @@ void write_root_attrs(hid_t file, const PointMeta& meta, const std::string& wher
   h5::write_attr(file, "name", meta.name, where);
 }
 
-void fsync_path(const fs::path& p, int flags) {
-  int fd = ::open(p.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) fail("cannot open {} to sync it: {}", p.string(), std::strerror(errno));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) fail("cannot sync {}: {}", p.string(), std::strerror(err));
-}
-
 // Parses ".<name>.tmp.<host>.<pid>-<n>" into host and pid; false when the name is not ours.
 bool parse_temp(const std::string& file, std::string& host, pid_t& pid) {
   if (file.empty() || file.front() != '.') return false;
@@ -231,20 +222,6 @@ fs::path point_path(const fs::path& results_dir, const std::string& id) {
   return points_dir(results_dir) / (id + ".h5");
 }
 
-fs::path detail::temp_path(const fs::path& final_path) {
-  return loft::temp_path(final_path);
-}
-
-void detail::commit(const fs::path& tmp, const fs::path& final_path) {
-  fsync_path(tmp, O_RDONLY);
-  if (before_rename_hook) before_rename_hook(tmp);
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0)
-    fail("cannot rename {} to {}: {}", tmp.string(), final_path.string(), std::strerror(errno));
-  // The rename itself reaches the disk only when the folder is synced.
-  fsync_path(final_path.parent_path().empty() ? fs::path(".") : final_path.parent_path(),
-             O_RDONLY | O_DIRECTORY);
-}
-
 fs::path write_point(const fs::path& results_dir, const std::string& id, const Record& record,
                      const PointMeta& meta) {
   validate(id, record);
@@ -255,19 +232,16 @@ fs::path write_point(const fs::path& results_dir, const std::string& id, const R
          dir.string(), results_dir.string());
   fs::create_directories(dir, ec);
   if (ec) fail("cannot create results folder {}: {}", dir.string(), ec.message());
-  fs::path final_path = point_path(results_dir, id);
-  fs::path tmp = detail::temp_path(final_path);
-  try {
-    h5::Handle file = h5::create_file(tmp);
-    write_root_attrs(file, meta, tmp.string());
-    write_record(file, id, record, tmp.string());
-    h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), "cannot flush " + tmp.string());
-    file.close("cannot close " + tmp.string());
-    detail::commit(tmp, final_path);
-  } catch (...) {
-    fs::remove(tmp, ec);
-    throw;
+  const fs::path final_path = point_path(results_dir, id);
+  const std::string where = final_path.string();
+  std::vector<char> image;
+  {
+    h5::Handle file = h5::create_in_memory(final_path);
+    write_root_attrs(file, meta, where);
+    write_record(file, id, record, where);
+    image = h5::file_image(file, "cannot build " + where);
   }
+  h5::save_image(image, final_path, detail::before_rename_hook);
   return final_path;
 }
 

@@ -91,11 +91,6 @@ std::string host_name();
 std::string utc_now();
 
 namespace detail {
-// The temporary name a file is written under before rename: .<name>.tmp.<host>.<pid>-<n> in the
-// same folder (same file system, so rename(2) is atomic).
-std::filesystem::path temp_path(const std::filesystem::path& final_path);
-// fsync(tmp); rename(tmp, final); fsync(folder). Throws naming both paths.
-void commit(const std::filesystem::path& tmp, const std::filesystem::path& final_path);
 // Tests only: called with the temporary path just before the rename (to simulate a crash there).
 extern void (*before_rename_hook)(const std::filesystem::path& tmp);
 }  // namespace detail
