@@ -12,6 +12,7 @@
 
 #include "common/error.hpp"
 #include "experiments/cli/commands.hpp"
+#include "experiments/experiment.hpp"
 #include "init/init.hpp"
 #include "init/rank.hpp"
 #include "io/npy.hpp"
@@ -61,8 +62,8 @@ int cmd_init_matrix(int argc, char** argv) {
       "W - q(W))")("steps", po::value(&steps)->default_value(1),
                    "alternating steps T (loftq: 0 = qlora)")(
       "svd", po::value(&svd_text)->default_value("exact"),
-      "exact | exact-gesdd | randomized[:p=10:q=2]")(
-      "seed", po::value(&seed)->default_value(0), "seed for A (lora/qlora) and randomized SVD")(
+      "exact | exact-gesdd | randomized[:p=10:q=2]")("seed", po::value(&seed)->default_value(0),
+                                                     "seed for A (lora/qlora) and randomized SVD")(
       "alpha", po::value(&alpha)->default_value(0), "lora_alpha (0 = rank, so s = 1)")(
       "stop", po::value(&stop)->default_value("none"),
       "none | rise (stop once the residual rises, keep the best step)")(
@@ -80,8 +81,11 @@ int cmd_init_matrix(int argc, char** argv) {
   } catch (const po::error& e) {
     fail("{} (see loftlab init-matrix --help)", e.what());
   }
+  if (steps < 0 || steps > exp::kMaxInitSteps)
+    fail("--steps {} is not valid (0..{})", steps, exp::kMaxInitSteps);
   if (stop != "none" && stop != "rise") fail("--stop '{}' is not valid (valid: none, rise)", stop);
-  if (threads < 0) fail("--threads {} is not valid (0 = default, or a positive count)", threads);
+  if (threads < 0 || threads > kMaxThreads)
+    fail("--threads {} is not valid (0 = default, or 1..{})", threads, kMaxThreads);
   if (threads > 0) omp_set_num_threads(threads);
 
   const auto start = std::chrono::steady_clock::now();

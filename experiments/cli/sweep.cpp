@@ -12,13 +12,13 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 
 #include "common/error.hpp"
 #include "common/files.hpp"
@@ -143,7 +143,8 @@ std::optional<Options> parse_options(int argc, char** argv) {
       "Runs (or resumes) the sweep CONFIG: every point whose results/<name>/points/<id>.h5 is not\n"
       "complete, then merges them into results/<name>/results.h5. Relative paths inside the\n"
       "config (source = hf:DIR, npy:PATH) are opened relative to the current directory, like\n"
-      "results/. Under `mpirun -n K` the ranks share the points and rank 0 merges.\n\noptions");
+      "results/. Under `mpirun -n K` the ranks share the points and rank 0 merges. A grid may\n"
+      "have up to 1000000 combinations (kMaxCombinations; split larger studies).\n\noptions");
   desc.add_options()("help,h", "show this help")(
       "set", po::value(&o.sets)->composing(),
       "override a config key, repeatable: grid.KEY=V1,V2 (a grid axis) or KEY=V (top level, "
@@ -181,8 +182,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
     return std::nullopt;
   }
   if (o.config.empty()) fail("no CONFIG given (usage: loftlab sweep CONFIG; see --help)");
-  if (o.jobs < 1) fail("--jobs {}: must be at least 1", o.jobs);
-  if (o.threads < 0) fail("--threads {}: must be 0 (all) or more", o.threads);
+  if (o.jobs < 1 || o.jobs > kMaxThreads)
+    fail("--jobs {}: must be in 1..{} (points run in parallel)", o.jobs, kMaxThreads);
+  if (o.threads < 0 || o.threads > kMaxThreads)
+    fail("--threads {}: must be 0 (all) or 1..{}", o.threads, kMaxThreads);
   if (vm.count("shard")) o.shard = sweep::parse_shard(shard);
   return o;
 }
@@ -193,19 +196,20 @@ std::vector<sweep::KeyDefault> key_defaults(const exp::Experiment& e) {
   return out;
 }
 
-// Complete = a valid point file (results::check_point_file) with status "complete" and exactly
-// this point's parameters. Anything else at the name is run again (and replaced by the new
-// file), except a folder, which no rename can replace: that is an error before any work.
-bool is_complete(const fs::path& dir, const sweep::Point& p, bool quiet = false) {
+// Complete = a valid point file (results::check_point_file) with status "complete" whose
+// parameters hash to its id (so, short of a hash collision, exactly this point's). Anything else
+// at the name is run again (and replaced by the new file), except a folder, which no rename can
+// replace: that is an error before any work.
+bool is_complete(const fs::path& dir, const std::string& id, bool quiet = false) {
   using State = results::PointFileCheck::State;
-  const auto c = results::check_point_file(dir, p.id);
-  const auto file = results::point_path(dir, p.id).string();
+  const auto c = results::check_point_file(dir, id);
+  const auto file = results::point_path(dir, id).string();
   if (c.folder)
     fail("{} is a folder, not a point file: remove it so the point can be stored", file);
   std::string problem = c.problem;
-  if (c.state == State::valid && c.header.record.params != p.params)
-    problem = fmt::format("its parameters ({}) are not this point's ({})",
-                          sweep::describe(c.header.record.params), sweep::describe(p.params));
+  if (c.state == State::valid && sweep::point_id(c.header.record.params) != id)
+    problem = fmt::format("its parameters ({}) are not this point's",
+                          sweep::describe(c.header.record.params));
   if (c.state == State::absent) return false;
   if (!problem.empty()) {
     if (!quiet)
@@ -219,12 +223,11 @@ bool is_complete(const fs::path& dir, const sweep::Point& p, bool quiet = false)
 
 // The points this process accounted for (ran, or found complete) that are no longer valid point
 // files on disk: the folder changed under the run.
-std::vector<std::string> missing_points(const fs::path& dir,
-                                        const std::vector<sweep::Point>& points) {
+std::vector<std::string> missing_points(const fs::path& dir, const sweep::PointList& points) {
   std::vector<std::string> out;
-  for (const auto& p : points)
-    if (results::check_point_file(dir, p.id).state != results::PointFileCheck::State::valid)
-      out.push_back(p.id);
+  for (size_t i = 0; i < points.size; ++i)
+    if (results::check_point_file(dir, points.id(i)).state != results::PointFileCheck::State::valid)
+      out.push_back(points.id(i));
   return out;
 }
 
@@ -232,45 +235,47 @@ std::string value_text(const results::Value& v) {
   return std::visit([](const auto& x) { return fmt::format("{}", x); }, v);
 }
 
-// The dry-run listing: one aligned row per point with every parameter as a column.
-// Columns in the experiment's key order, then parameters it derives (bits, ...) by name.
+// The dry-run listing: one aligned row per point with every parameter as a column. Columns in
+// the experiment's key order, then parameters it derives (bits, ...) by name. Two passes over
+// the points (widths, then rows), so memory does not grow with the grid.
 void print_points(const sweep::Expansion& ex, const exp::Experiment& experiment,
                   const fs::path& dir, const std::vector<bool>& mine, const std::string& header) {
-  std::set<std::string> present;
-  for (const auto& p : ex.points)
-    for (const auto& [k, v] : p.params)
-      if (k != "experiment") present.insert(k);
-  std::vector<std::string> keys;
-  for (const auto& k : experiment.keys)
-    if (present.erase(k.name)) keys.push_back(k.name);
-  keys.insert(keys.end(), present.begin(), present.end());
-  std::vector<std::vector<std::string>> rows;
-  rows.push_back({"#", "id", "status"});
-  rows[0].insert(rows[0].end(), keys.begin(), keys.end());
+  const char* kStatus[] = {"to run", "complete", "other shard"};
+  std::vector<char> status(ex.size());
+  std::map<std::string, size_t> width;  // parameter -> widest value
   size_t complete = 0, todo = 0;
-  for (size_t i = 0; i < ex.points.size(); ++i) {
-    const auto& p = ex.points[i];
-    const bool done = is_complete(dir, p, true);
+  for (size_t i = 0; i < ex.size(); ++i) {
+    const bool done = is_complete(dir, ex.id(i), true);
+    status[i] = done ? 1 : mine[i] ? 0 : 2;
     complete += done;
     todo += !done && mine[i];
-    std::vector<std::string> row = {std::to_string(i), p.id,
-                                    done      ? "complete"
-                                    : mine[i] ? "to run"
-                                              : "other shard"};
-    for (const auto& k : keys) row.push_back(p.params.count(k) ? value_text(p.params.at(k)) : "-");
-    rows.push_back(std::move(row));
+    for (const auto& [k, v] : ex.point(i).params)
+      if (k != "experiment") width[k] = std::max(width[k], value_text(v).size());
   }
-  std::vector<size_t> width(rows[0].size(), 0);
-  for (const auto& r : rows)
-    for (size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
-  fmt::print("{}\n", header);
-  fmt::print("{} grid combinations -> {} points; {} complete, {} to run\n\n", ex.combinations,
-             ex.points.size(), complete, todo);
-  for (const auto& r : rows) {
+  std::vector<std::string> keys;
+  for (const auto& k : experiment.keys)
+    if (width.count(k.name)) keys.push_back(k.name);
+  for (const auto& [k, w] : width)
+    if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+  std::vector<size_t> widths = {std::max<size_t>(1, std::to_string(ex.size()).size()), 12, 11};
+  for (const auto& k : keys) widths.push_back(std::max(width[k], k.size()));
+  auto print_row = [&](const std::vector<std::string>& r) {
     std::string line;
-    for (size_t c = 0; c < r.size(); ++c) line += fmt::format("{:<{}}  ", r[c], width[c]);
+    for (size_t c = 0; c < r.size(); ++c) line += fmt::format("{:<{}}  ", r[c], widths[c]);
     while (!line.empty() && line.back() == ' ') line.pop_back();
     fmt::print("{}\n", line);
+  };
+  fmt::print("{}\n", header);
+  fmt::print("{} grid combinations -> {} points; {} complete, {} to run\n\n", ex.combinations,
+             ex.size(), complete, todo);
+  std::vector<std::string> row = {"#", "id", "status"};
+  row.insert(row.end(), keys.begin(), keys.end());
+  print_row(row);
+  for (size_t i = 0; i < ex.size(); ++i) {
+    const auto p = ex.point(i);
+    row = {std::to_string(i), p.id, kStatus[int(status[i])]};
+    for (const auto& k : keys) row.push_back(p.params.count(k) ? value_text(p.params.at(k)) : "-");
+    print_row(row);
   }
 }
 
@@ -289,12 +294,11 @@ int run_sweep(const Options& o, const Ranks& ranks) {
   const fs::path dir = o.out.empty() ? fs::path("results") / config.name : fs::path(o.out);
   const sweep::Shard shard =
       ranks.mpi() ? sweep::Shard{ranks.rank(), ranks.size()} : o.shard.value_or(sweep::Shard{});
-  std::vector<bool> mine(ex.points.size(), false);
-  std::vector<sweep::Point> selected;
-  for (auto i : sweep::shard_indices(ex.points.size(), shard)) {
-    mine[i] = true;
-    selected.push_back(ex.points[i]);
-  }
+  std::vector<bool> mine(ex.size(), false);
+  const std::vector<size_t> indices = sweep::shard_indices(ex.size(), shard);
+  for (auto i : indices) mine[i] = true;
+  const sweep::PointList selected{indices.size(), [&](size_t k) { return ex.id(indices[k]); },
+                                  [&](size_t k) { return ex.point(indices[k]); }};
   const bool lead = ranks.rank() == 0;
   ranks.collective = !o.dry_run;
   if (o.dry_run) {
@@ -331,7 +335,7 @@ int run_sweep(const Options& o, const Ranks& ranks) {
   auto write_config = [&] { write_file_atomic(dir / "config.ini", expanded); };
 
   sweep::Hooks hooks;
-  hooks.is_complete = [&](const sweep::Point& p) { return is_complete(dir, p); };
+  hooks.is_complete = [&](const std::string& id) { return is_complete(dir, id); };
   hooks.run = [&](const sweep::Point& p, const sweep::PointContext& pc) {
     exp::Context ctx;
     ctx.threads = pc.threads;

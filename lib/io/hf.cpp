@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -180,7 +181,11 @@ class HfSource final : public TensorSource {
 
 LlamaConfig read_hf_config(const fs::path& path) {
   const json j = read_json(path);
-  auto get_int = [&](const char* key, std::optional<int> fallback) -> int {
+  if (!j.is_object())
+    fail("{}: not a JSON object (a config.json maps keys to values)", path.string());
+  // Integers as written, range-checked before any narrowing: the bounds are far above any real
+  // Llama (and those of llama2.c checkpoints), far below what would exhaust memory.
+  auto get_int = [&](const char* key, std::optional<int> fallback, int64_t max) -> int {
     if (!j.contains(key) || j[key].is_null()) {
       if (fallback) return *fallback;
       fail(
@@ -188,27 +193,40 @@ LlamaConfig read_hf_config(const fs::path& path) {
           "num_hidden_layers, num_attention_heads, vocab_size)",
           path.string(), key);
     }
-    if (!j[key].is_number_integer() || j[key].get<int64_t>() <= 0)
-      fail("{}: \"{}\" must be a positive integer, got {}", path.string(), key, j[key].dump());
-    return j[key].get<int>();
+    const json& v = j[key];
+    const bool in_range = v.is_number_unsigned()  ? v.get<uint64_t>() <= uint64_t(max)
+                          : v.is_number_integer() ? v.get<int64_t>() >= 1 && v.get<int64_t>() <= max
+                                                  : false;
+    if (!v.is_number_integer() || !in_range || v.get<int64_t>() < 1)
+      fail("{}: \"{}\" must be an integer in 1..{}, got {}", path.string(), key, max, v.dump());
+    return static_cast<int>(v.get<int64_t>());
   };
   auto get_float = [&](const char* key, float fallback) -> float {
     if (!j.contains(key) || j[key].is_null()) return fallback;
-    if (!j[key].is_number())
-      fail("{}: \"{}\" must be a number, got {}", path.string(), key, j[key].dump());
-    return j[key].get<float>();
+    const json& v = j[key];
+    if (!v.is_number() || !std::isfinite(v.get<double>()) || !(v.get<double>() > 0) ||
+        v.get<double>() > 1e30)
+      fail("{}: \"{}\" must be a positive number, got {}", path.string(), key, v.dump());
+    return v.get<float>();
   };
   LlamaConfig c;
-  c.dim = get_int("hidden_size", std::nullopt);
-  c.hidden_dim = get_int("intermediate_size", std::nullopt);
-  c.n_layers = get_int("num_hidden_layers", std::nullopt);
-  c.n_heads = get_int("num_attention_heads", std::nullopt);
-  c.n_kv_heads = get_int("num_key_value_heads", c.n_heads);
-  c.vocab_size = get_int("vocab_size", std::nullopt);
-  c.seq_len = get_int("max_position_embeddings", 2048);
+  c.dim = get_int("hidden_size", std::nullopt, (1 << 20) - 1);
+  c.hidden_dim = get_int("intermediate_size", std::nullopt, (1 << 22) - 1);
+  c.n_layers = get_int("num_hidden_layers", std::nullopt, 4095);
+  c.n_heads = get_int("num_attention_heads", std::nullopt, c.dim);
+  c.n_kv_heads = get_int("num_key_value_heads", c.n_heads, c.n_heads);
+  c.vocab_size = get_int("vocab_size", std::nullopt, (1 << 24) - 1);
+  c.seq_len = get_int("max_position_embeddings", 2048, (1 << 24) - 1);
   c.norm_eps = get_float("rms_norm_eps", 1e-6f);
   c.rope_theta = get_float("rope_theta", 10000.0f);
-  c.tied_embeddings = j.value("tie_word_embeddings", false);
+  if (j.contains("tie_word_embeddings") && !j["tie_word_embeddings"].is_null()) {
+    if (!j["tie_word_embeddings"].is_boolean())
+      fail("{}: \"tie_word_embeddings\" must be true or false, got {}", path.string(),
+           j["tie_word_embeddings"].dump());
+    c.tied_embeddings = j["tie_word_embeddings"].get<bool>();
+  } else {
+    c.tied_embeddings = false;
+  }
   c.rope_half_split = true;
   if (c.dim % c.n_heads || c.n_heads % c.n_kv_heads)
     fail(

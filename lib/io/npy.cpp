@@ -74,9 +74,7 @@ std::vector<int64_t> parse_shape(std::string_view v, const fs::path& path) {
 }  // namespace
 
 size_t NpyHeader::count() const {
-  size_t n = 1;
-  for (auto d : shape) n *= static_cast<size_t>(d);
-  return n;
+  return static_cast<size_t>(element_count(shape).n);  // checked in read_npy_header
 }
 
 NpyHeader read_npy_header(const fs::path& path) {
@@ -121,8 +119,12 @@ NpyHeader read_npy_header(const fs::path& path) {
          path.string());
   h.shape = parse_shape(dict_value(dict, "shape", path), path);
 
-  const size_t want = h.count() * static_cast<size_t>(h.dtype->bytes);
   const size_t have = file_size - h.data_offset;
+  const auto elements = element_count(h.shape);
+  if (!elements.ok || elements.n > have)  // more elements than bytes: surely truncated
+    fail("{}: truncated .npy file: shape {} of {} needs more data bytes than the file's {}",
+         path.string(), shape_str(h.shape), h.dtype->name, have);
+  const size_t want = h.count() * static_cast<size_t>(h.dtype->bytes);
   if (have < want)
     fail("{}: truncated .npy file: shape {} of {} needs {} data bytes, the file has {}",
          path.string(), shape_str(h.shape), h.dtype->name, want, have);

@@ -73,11 +73,15 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : file_(path
       if (width == 0)
         fail("unknown dtype '{}' (safetensors dtypes loftlab converts: {})", info.dtype,
              dtype_names());
-      uint64_t count = 1;
-      for (auto d : info.shape) {
-        if (d < 0 || d > (int64_t(1) << 40)) fail("bad dimension {} in shape", d);
-        count *= static_cast<uint64_t>(d);
-      }
+      const auto elements = element_count(info.shape);
+      if (!elements.ok)
+        fail("shape [{}] has a negative dimension or more elements than any file holds",
+             fmt::join(info.shape, ", "));
+      const uint64_t count = elements.n;
+      if (count > (bytes.size() - data_start_) / static_cast<uint64_t>(width))
+        fail("shape [{}] of {} needs {} bytes, more than the file's {} data bytes",
+             fmt::join(info.shape, ", "), info.dtype, fmt::format("{} x {}", count, width),
+             bytes.size() - data_start_);
       if (off[0] > off[1] || off[1] > bytes.size() - data_start_)
         fail("data_offsets [{}, {}] lie outside the {} data bytes (truncated file?)", off[0],
              off[1], bytes.size() - data_start_);

@@ -44,8 +44,12 @@ uint64_t fnv1a64(std::string_view bytes) {
   return h;
 }
 
+uint64_t point_hash(const Params& params) {
+  return fnv1a64(canonical(params)) >> 16;
+}
+
 std::string point_id(const Params& params) {
-  return fmt::format("{:012x}", fnv1a64(canonical(params)) >> 16);
+  return fmt::format("{:012x}", point_hash(params));
 }
 
 void check_point_id(const std::string& id, const Params& params) {

@@ -99,3 +99,71 @@ def test_index_paths_outside_the_model_folder_are_refused(tmp_path):
         index.write_text(json.dumps({"weight_map": {"model.layers.9.mlp.up_proj.weight": bad}}))
         p = loftlab("tensors", "hf:m", cwd=tmp_path, ok=False)
         assert bad in p.stderr
+
+
+def test_sizes_from_files_and_the_command_line_are_checked_before_any_allocation(tmp_path):
+    import json
+    import time
+    m = tmp_path / "m"
+    write_safetensors(m / "model.safetensors", {"model.embed_tokens.weight": np.ones((258, 8))})
+    (m / "config.json").write_text(json.dumps(dict(
+        hidden_size=8, intermediate_size=16, num_attention_heads=2, vocab_size=258,
+        num_hidden_layers=1000000)))
+    t0 = time.time()
+    p = loftlab("generate", "--model", "hf:m", "--tokenizer", "byte", "--steps", 1, cwd=tmp_path,
+                ok=False)
+    assert "num_hidden_layers" in p.stderr and "1000000" in p.stderr
+    assert time.time() - t0 < 10
+    # shapes whose element count wraps around 64 bits
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2 ** 40, 2 ** 40],
+                               "data_offsets": [0, 0]}}).encode()
+    (tmp_path / "wrap.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
+    p = loftlab("tensors", "hf:wrap.safetensors", cwd=tmp_path, ok=False)
+    assert "'w'" in p.stderr and "more elements" in p.stderr
+    np.save(tmp_path / "w.npy", np.ones((4, 4), np.float32))
+    for args in (["sweep", "x.ini", "--threads", 100000], ["sweep", "x.ini", "--jobs", 100000],
+                 ["init-matrix", "--npy", "w.npy", "--threads", 100000],
+                 ["init-matrix", "--npy", "w.npy", "--steps", 100000],
+                 ["generate", "--model", "hf:m", "--steps", 2 ** 30]):
+        p = loftlab(*args, cwd=tmp_path, ok=False)
+        assert "100000" in p.stderr or str(2 ** 30) in p.stderr, (args, p.stderr)
+
+
+def max_rss_mb(*args, cwd):
+    """Peak resident memory of one loftlab run (measured in a fresh process of its own)."""
+    import subprocess
+    import sys
+    from cli_support import BIN, ENV
+    code = ("import resource, subprocess, sys; "
+            "p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE); "
+            "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, BIN, *map(str, args)], cwd=cwd, env=ENV,
+                         capture_output=True, text=True, timeout=300).stdout.split()
+    return int(out[0]), int(out[1]) / 1024
+
+
+def grid_config(**axes):
+    """A residual sweep config whose [grid] has the given axes (name -> number of values)."""
+    values = {"quant": ["nf2", "nf3", "nf4", "nf8", "fp4", "int2", "int3", "int4", "int8",
+                        "uniform4"]}
+    lines = [f"{k} = " + ", ".join(values.get(k, [str(i) for i in range(1, n + 1)])[:n])
+             for k, n in axes.items()]
+    return ("name = big\nexperiment = residual\nsource = synthetic:gaussian:shape=8x8:count=1\n"
+            "[grid]\nmethod = loftq\nsvd = randomized\n" + "\n".join(lines) + "\n")
+
+
+def test_huge_grids_are_refused_and_large_ones_listed_in_little_memory(tmp_path):
+    import time
+    # 10 x 10 x 10 x 100 x 1000 = 10^8 combinations: refused from the axis sizes, at once
+    write(tmp_path / "huge.ini", grid_config(quant=10, rank=10, steps=10, seed=100, alpha=1000))
+    t0 = time.time()
+    p = loftlab("sweep", "huge.ini", "--dry-run", cwd=tmp_path, ok=False)
+    assert "more than 1000000 combinations" in p.stderr and "1000 alpha" in p.stderr, p.stderr
+    assert time.time() - t0 < 10
+    # 10^5 points: listed in full, streamed, in a few tens of MB (it took 374 MB held at once)
+    write(tmp_path / "large.ini", grid_config(quant=10, rank=10, steps=10, seed=100))
+    code, mb = max_rss_mb("sweep", "large.ini", "--dry-run", cwd=tmp_path)
+    assert code == 0 and mb < 100, mb
+    out = loftlab("sweep", "large.ini", "--dry-run", cwd=tmp_path, ok=True, timeout=120).stdout
+    assert "100000 grid combinations -> 100000 points" in out
+    assert len(out.splitlines()) == 100000 + 4

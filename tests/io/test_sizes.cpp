@@ -1,0 +1,103 @@
+// Every size read from a file is checked before anything is allocated or multiplied out:
+// overflowing shapes, shapes larger than the file, implausible config.json values, and configs
+// that claim more tensors than the checkpoint holds.
+#include <filesystem>
+
+#include "common/error.hpp"
+#include "io/hf.hpp"
+#include "io/npy.hpp"
+#include "io/safetensors.hpp"
+#include "io/source.hpp"
+#include "io_test_util.hpp"
+#include "support.hpp"
+
+using namespace loft;
+using Catch::Matchers::Contains;
+using loft::test::append_le;
+using loft::test::error_of;
+using loft::test::TempDir;
+using loft::test::write_bytes;
+
+namespace {
+
+void safetensors_header(const std::filesystem::path& p, const std::string& json) {
+  std::string bytes;
+  append_le<uint64_t>(bytes, json.size());
+  write_bytes(p, bytes + json);
+}
+
+std::string config_json(const std::string& extra) {
+  return R"({"hidden_size": 8, "intermediate_size": 16, "num_attention_heads": 2,
+             "vocab_size": 10, "num_hidden_layers": 1)" +
+         extra + "}";
+}
+
+}  // namespace
+
+TEST_CASE("safetensors shapes that overflow or exceed the file are refused", "[sizes]") {
+  TempDir dir("sizes-st");
+  const auto p = dir / "x.safetensors";
+  // 2^40 x 2^40 x 4 bytes wraps to 0 in 64 bits, matching the empty data_offsets.
+  safetensors_header(p, R"({"t": {"dtype": "F32", "shape": [1099511627776, 1099511627776],
+                             "data_offsets": [0, 0]}})");
+  CHECK_THAT(error_of([&] { io::SafetensorsFile f(p); }),
+             Contains("'t'") && Contains("more elements"));
+  safetensors_header(p, R"({"t": {"dtype": "F32", "shape": [4611686018427387904, 4],
+                             "data_offsets": [0, 0]}})");
+  CHECK_THAT(error_of([&] { io::SafetensorsFile f(p); }), Contains("more elements"));
+  safetensors_header(p,
+                     R"({"t": {"dtype": "F32", "shape": [1000, 1000], "data_offsets": [0, 0]}})");
+  CHECK_THAT(error_of([&] { io::SafetensorsFile f(p); }), Contains("more than the file"));
+  safetensors_header(p, R"({"t": {"dtype": "F32", "shape": [-1, 4], "data_offsets": [0, 0]}})");
+  CHECK_THAT(error_of([&] { io::SafetensorsFile f(p); }), Contains("negative"));
+}
+
+TEST_CASE("npy shapes that overflow or exceed the file are refused", "[sizes]") {
+  TempDir dir("sizes-npy");
+  for (const char* shape :
+       {"(4294967296, 4294967296)", "(281474976710656, 281474976710656, 16)", "(100000, 100000)"}) {
+    INFO(shape);
+    std::string dict =
+        std::string("{'descr': '<f4', 'fortran_order': False, 'shape': ") + shape + ", }";
+    dict.append(64 - (10 + dict.size() + 1) % 64, ' ').push_back('\n');
+    std::string bytes = "\x93NUMPY\x01";
+    bytes.push_back('\0');
+    append_le<uint16_t>(bytes, static_cast<uint16_t>(dict.size()));
+    write_bytes(dir / "w.npy", bytes + dict + std::string(16, '\0'));
+    CHECK_THAT(error_of([&] { io::read_npy(dir / "w.npy"); }),
+               Contains("w.npy") && Contains("truncated"));
+  }
+}
+
+TEST_CASE("config.json values are range-checked as written", "[sizes]") {
+  TempDir dir("sizes-cfg");
+  const auto p = dir / "config.json";
+  auto err = [&](const std::string& extra) {
+    write_bytes(p, config_json(extra));
+    return error_of([&] { io::read_hf_config(p); });
+  };
+  CHECK(err("") == "(no error)");
+  CHECK_THAT(err(R"(, "num_hidden_layers": 1000000)"),
+             Contains("num_hidden_layers") && Contains("1000000") && Contains("1..4095"));
+  CHECK_THAT(err(R"(, "hidden_size": 4294967304)"), Contains("4294967304"));  // 2^32 + 8
+  CHECK_THAT(err(R"(, "vocab_size": 18446744073709551615)"), Contains("18446744073709551615"));
+  CHECK_THAT(err(R"(, "vocab_size": -3)"), Contains("-3"));
+  CHECK_THAT(err(R"(, "vocab_size": 10.5)"), Contains("10.5"));
+  CHECK_THAT(err(R"(, "num_attention_heads": 16)"), Contains("1..8"));  // more heads than dim
+  CHECK_THAT(err(R"(, "rms_norm_eps": -1e-5)"), Contains("rms_norm_eps") && Contains("-1e-05"));
+  CHECK_THAT(err(R"(, "rope_theta": 1e300)"), Contains("rope_theta"));
+  CHECK_THAT(err(R"(, "tie_word_embeddings": "yes")"),
+             Contains("tie_word_embeddings") && Contains("\"yes\""));
+  write_bytes(p, "[1, 2]");
+  CHECK_THAT(error_of([&] { io::read_hf_config(p); }), Contains("not a JSON object"));
+}
+
+TEST_CASE("synthetic sources refuse tensors too large to make", "[sizes]") {
+  CHECK_THAT(error_of([] { io::open_source("synthetic:gaussian:shape=100000x100000"); }),
+             Contains("shape=100000x100000") && Contains("elements"));
+  CHECK_THAT(error_of([] { io::open_source("synthetic:gaussian:count=1000000000"); }),
+             Contains("count=1000000000"));
+  CHECK_THAT(error_of([] { io::open_source("synthetic:gaussian:seed=18446744073709551616"); }),
+             Contains("seed=18446744073709551616"));
+  CHECK_THAT(error_of([] { io::open_source("synthetic:gaussian:seed=-1"); }), Contains("seed=-1"));
+}
