@@ -144,6 +144,13 @@ void write_file_atomic(const fs::path& path, std::string_view text) {
   f.commit();
 }
 
+int open_regular_file(const fs::path& path, std::string_view what, uint64_t& size) {
+  struct stat st {};
+  const int fd = open_regular(path, what, st);
+  size = static_cast<uint64_t>(st.st_size);
+  return fd;
+}
+
 void require_regular_file(const fs::path& path, std::string_view what) {
   struct stat st {};
   ::close(open_regular(path, what, st));

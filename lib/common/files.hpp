@@ -9,6 +9,7 @@
 //     so a FIFO, socket or device given as a config, checkpoint or tokenizer is an error, not a
 //     read that waits forever; whole-file reads have an upper bound.
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <span>
 #include <string>
@@ -63,6 +64,10 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view text)
 // checked without blocking (a FIFO is never opened for reading). `what` says what the file was
 // meant to be ("sweep config", "tokenizer").
 void require_regular_file(const std::filesystem::path& path, std::string_view what);
+
+// Opens a regular file for reading (refused otherwise, as require_regular_file) and returns the
+// descriptor (O_CLOEXEC) and its size.
+int open_regular_file(const std::filesystem::path& path, std::string_view what, uint64_t& size);
 
 // The whole of a regular file (require_regular_file), refused when larger than max_bytes.
 std::string read_regular_file(const std::filesystem::path& path, std::string_view what,

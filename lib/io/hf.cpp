@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "io/safetensors.hpp"
 
 namespace loft::io {
@@ -18,10 +19,10 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) fail("cannot open {}", path.string());
+  // 256 MB: an index of every tensor of the largest models is a few MB.
+  const std::string text = read_regular_file(path, "JSON file", size_t(1) << 28);
   try {
-    return json::parse(in);
+    return json::parse(text);
   } catch (const json::exception& e) {
     fail("{} is not valid JSON: {}", path.string(), e.what());
   }

@@ -110,7 +110,8 @@ class Llama2cSource final : public TensorSource {
     config_.n_layers = h[2];
     config_.n_heads = h[3];
     config_.n_kv_heads = h[4];
-    config_.vocab_size = std::abs(h[5]);
+    // |INT32_MIN| is not an int: such a header is invalid, not undefined behaviour.
+    config_.vocab_size = h[5] == INT32_MIN ? 0 : std::abs(h[5]);
     config_.seq_len = h[6];
     config_.tied_embeddings = h[5] > 0;
     config_.rope_half_split = false;

@@ -78,6 +78,7 @@ size_t NpyHeader::count() const {
 }
 
 NpyHeader read_npy_header(const fs::path& path) {
+  require_regular_file(path, ".npy file");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("cannot open .npy file {}", path.string());
   char pre[10];

@@ -65,9 +65,20 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : file_(path
       continue;
     }
     try {
-      TensorInfo info{name, entry.at("shape").get<std::vector<int64_t>>(),
+      // Integers as written: no float truncated, no negative wrapped to unsigned.
+      auto integers = [&](const char* key, bool signed_ok) {
+        const json& v = entry.at(key);
+        bool ok = v.is_array();
+        for (const auto& x : v)
+          ok = ok && (x.is_number_unsigned() || (signed_ok && x.is_number_integer()));
+        if (!ok)
+          fail("{} {} is not a list of {}integers", key, v.dump(),
+               signed_ok ? "" : "non-negative ");
+        return v;
+      };
+      TensorInfo info{name, integers("shape", true).get<std::vector<int64_t>>(),
                       entry.at("dtype").get<std::string>()};
-      const auto off = entry.at("data_offsets").get<std::vector<uint64_t>>();
+      const auto off = integers("data_offsets", false).get<std::vector<uint64_t>>();
       if (off.size() != 2) fail("data_offsets must be [begin, end]");
       const int width = storage_width(info.dtype);
       if (width == 0)

@@ -61,6 +61,7 @@ void save_training_state(const std::filesystem::path& path, Llama<float>& m, con
 }
 
 void load_training_state(const std::filesystem::path& path, Llama<float>& m, AdamW& opt) {
+  require_regular_file(path, "training state");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("cannot open training state {}", path.string());
   char magic[8];
@@ -75,13 +76,18 @@ void load_training_state(const std::filesystem::path& path, Llama<float>& m, Ada
           path.string(), got, want);
   }
   const int32_t step = get<int32_t>(in, path);
+  if (step < 0) fail("training state {}: step {} is negative", path.string(), step);
   const int32_t n = get<int32_t>(in, path);
   if (n != static_cast<int32_t>(opt.params.size()))
     fail("training state {}: {} tensors, the model trains {}", path.string(), n, opt.params.size());
   for (int32_t i = 0; i < n; ++i) {
     auto& p = *opt.params[i];
-    std::string name(get<int32_t>(in, path), '\0');
-    in.read(name.data(), static_cast<std::streamsize>(name.size()));
+    const int32_t len = get<int32_t>(in, path);
+    if (len < 0 || static_cast<size_t>(len) > p.name.size() + 1024)
+      fail("training state {}: tensor {} has a name of {} bytes (expected '{}')", path.string(), i,
+           len, p.name);
+    std::string name(static_cast<size_t>(len), '\0');
+    if (!in.read(name.data(), len)) fail("training state {}: truncated file", path.string());
     const auto rows = get<int64_t>(in, path), cols = get<int64_t>(in, path);
     if (name != p.name || rows != p.value.rows() || cols != p.value.cols())
       fail("training state {}: tensor {} is '{}' {}x{}, expected '{}' {}x{}", path.string(), i,

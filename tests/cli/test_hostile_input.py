@@ -167,3 +167,37 @@ def test_huge_grids_are_refused_and_large_ones_listed_in_little_memory(tmp_path)
     out = loftlab("sweep", "large.ini", "--dry-run", cwd=tmp_path, ok=True, timeout=120).stdout
     assert "100000 grid combinations -> 100000 points" in out
     assert len(out.splitlines()) == 100000 + 4
+
+
+def test_a_fifo_is_refused_wherever_a_file_is_expected(tmp_path):
+    import os
+    os.mkfifo(tmp_path / "fifo")
+    np.save(tmp_path / "w.npy", np.ones((8, 8), np.float32))
+    for args in (["sweep", "fifo"], ["sweep", "fifo", "--dry-run"],
+                 ["init-matrix", "--npy", "fifo"], ["tensors", "llama2c:fifo"],
+                 ["tensors", "npy:fifo"], ["generate", "--model", "llama2c:fifo"],
+                 ["generate", "--model", "pretrained:x", "--tokenizer", "llama2c:fifo"],
+                 ["inspect", "fifo"], ["merge", "fifo"]):
+        p = loftlab(*args, cwd=tmp_path, ok=False, timeout=20)  # a blocking read times out
+        assert "fifo" in p.stderr, (args, p.stderr)
+
+
+def test_command_line_numbers_are_checked_as_written(tmp_path):
+    np.save(tmp_path / "w.npy", np.ones((8, 8), np.float32))
+    for option, value in (("--seed", "-1"), ("--seed", "18446744073709551616"),
+                          ("--alpha", "nan"), ("--alpha", "-2"), ("--alpha", "inf"),
+                          ("--rank", "energy: 0.5"), ("--rank", "4294967297"),
+                          ("--steps", "-3"), ("--threads", "-1")):
+        p = loftlab("init-matrix", "--npy", "w.npy", option, value, cwd=tmp_path, ok=False)
+        assert value in p.stderr, (option, value, p.stderr)
+    p = loftlab("init-matrix", "--npy", "w.npy", "--seed", "18446744073709551615",
+                "--method", "qlora", "--rank", 2, cwd=tmp_path, ok=True)
+    assert json.loads(p.stdout)["seed"] == 18446744073709551615
+    write(tmp_path / "s.ini", "name = s\nexperiment = residual\nsource = npy:w.npy\n")
+    for setting in ("grid.steps=99999", "grid.seed=-1", "grid.rank=2147483648",
+                    "grid.alpha=1e400", "source=synthetic:gaussian:shape=1e12x2"):
+        p = loftlab("sweep", "s.ini", "--set", setting, "--dry-run", cwd=tmp_path, ok=False)
+        assert setting.split("=", 1)[1] in p.stderr, (setting, p.stderr)
+    for shard in ("1/0", "-1/2", "2/2", "0/99999999999"):
+        p = loftlab("sweep", "s.ini", "--shard", shard, cwd=tmp_path, ok=False)
+        assert shard in p.stderr

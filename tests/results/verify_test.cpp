@@ -89,3 +89,21 @@ TEST_CASE("merge refuses an invalid point file and runs the caller's check on ea
   CHECK_THROWS_WITH(merge(dir.path, [](const StoredPoint&) { throw loft::Error("not its id"); }),
                     Contains("not its id"));
 }
+
+TEST_CASE("an unsigned parameter beyond int64 is an error, not clipped") {
+  ScratchDir dir;
+  write_point(dir.path, "big", sample_record("loftq", 2), {});
+  {
+    h5::quiet();
+    h5::Handle f(H5Fopen(point_path(dir.path, "big").c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose,
+                 "open");
+    h5::Handle g = h5::open_group(f, "points/big", "edit");
+    h5::Handle space(H5Screate(H5S_SCALAR), H5Sclose, "space");
+    h5::Handle a(H5Acreate2(g, "huge", H5T_STD_U64LE, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
+                 "attr");
+    const uint64_t v = UINT64_MAX;
+    h5::check(H5Awrite(a, H5T_NATIVE_UINT64, &v), "write");
+  }
+  CHECK_THAT(check_point_file(dir.path, "big").problem,
+             Contains("'huge'") && Contains("18446744073709551615"));
+}

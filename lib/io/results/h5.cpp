@@ -105,6 +105,7 @@ void save_image(const std::vector<char>& image, const std::filesystem::path& pat
 Handle open_file(const std::filesystem::path& path) {
   quiet();
   if (!std::filesystem::exists(path)) fail("{}: no such file", path.string());
+  require_regular_file(path, "HDF5 file");
   return Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
                 fmt::format("cannot open {} as HDF5", path.string()));
 }
@@ -194,6 +195,14 @@ Value read_attr(hid_t obj, const std::string& name, std::string_view where) {
     fail("{}: attribute '{}' is not a scalar (expected an int64, float64 or string)", where, name);
   switch (H5Tget_class(ftype)) {
     case H5T_INTEGER: {
+      // Read unsigned 64-bit values as such: HDF5 would clip one above INT64_MAX silently.
+      if (H5Tget_sign(ftype) == H5T_SGN_NONE && H5Tget_size(ftype) >= 8) {
+        uint64_t u = 0;
+        check(H5Aread(a, H5T_NATIVE_UINT64, &u), what);
+        if (u > uint64_t(INT64_MAX))
+          fail("{}: attribute '{}' = {} does not fit an int64 parameter", where, name, u);
+        return static_cast<int64_t>(u);
+      }
       int64_t v = 0;
       check(H5Aread(a, H5T_NATIVE_INT64, &v), what);
       return v;

@@ -2,10 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "common/version.hpp"
 #include "io/results/h5.hpp"
 #include "io/results/store.hpp"
@@ -15,14 +13,6 @@ namespace fs = std::filesystem;
 
 namespace loft::results {
 namespace {
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) fail("cannot read {}", p.string());
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Copies /points/<id> of one point file into `points` of the merged file.
 void copy_point(const fs::path& src, const std::string& id, hid_t points) {
@@ -66,7 +56,8 @@ MergeResult merge(const fs::path& results_dir,
 
   FileInfo first = ids.empty() ? FileInfo{} : read_file_info(point_path(results_dir, ids.front()));
   fs::path config = results_dir / "config.ini";
-  std::string config_text = fs::exists(config) ? read_text(config) : first.config;
+  std::string config_text =
+      fs::exists(config) ? read_regular_file(config, "config", size_t(1) << 24) : first.config;
   std::string name = !first.name.empty()
                          ? first.name
                          : fs::absolute(results_dir).lexically_normal().filename().string();

@@ -1,6 +1,11 @@
-// Every size read from a file is checked before anything is allocated or multiplied out:
-// overflowing shapes, shapes larger than the file, implausible config.json values, and configs
-// that claim more tensors than the checkpoint holds.
+// Files from outside that are not what they claim. Every size read from a file is checked before
+// anything is allocated or multiplied out (overflowing shapes, shapes larger than the file,
+// implausible config.json values); every number is checked as written, without truncation or
+// wrap-around; a FIFO where a file is expected is refused without blocking (the tests arm
+// alarm(): a read that blocks kills the process and fails the test).
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "common/error.hpp"
@@ -100,4 +105,46 @@ TEST_CASE("synthetic sources refuse tensors too large to make", "[sizes]") {
   CHECK_THAT(error_of([] { io::open_source("synthetic:gaussian:seed=18446744073709551616"); }),
              Contains("seed=18446744073709551616"));
   CHECK_THAT(error_of([] { io::open_source("synthetic:gaussian:seed=-1"); }), Contains("seed=-1"));
+}
+
+TEST_CASE("a FIFO given as a model, npy or config file is refused, not read", "[hostile]") {
+  TempDir dir("fifo");
+  for (const char* name : {"m.bin", "w.npy", "config.json", "x.safetensors"})
+    REQUIRE(::mkfifo((dir / name).c_str(), 0600) == 0);
+  alarm(20);
+  CHECK_THAT(error_of([&] { io::open_source("llama2c:" + (dir / "m.bin").string()); }),
+             Contains("m.bin") && Contains("FIFO"));
+  CHECK_THAT(error_of([&] { io::read_npy(dir / "w.npy"); }), Contains("w.npy") && Contains("FIFO"));
+  CHECK_THAT(error_of([&] { io::read_hf_config(dir / "config.json"); }), Contains("FIFO"));
+  CHECK_THAT(error_of([&] { io::SafetensorsFile f(dir / "x.safetensors"); }), Contains("FIFO"));
+  CHECK_THAT(error_of([&] { io::open_source("npy:" + (dir / "w.npy").string()); }),
+             Contains("FIFO"));
+  alarm(0);
+}
+
+TEST_CASE("llama2.c headers: every value is checked, INT32_MIN included", "[hostile]") {
+  TempDir dir("l2c-hdr");
+  std::string h;
+  for (int32_t v : {8, 16, 1, 2, 2, INT32_MIN, 4}) append_le(h, v);
+  write_bytes(dir / "m.bin", h);
+  CHECK_THAT(error_of([&] { io::open_source("llama2c:" + (dir / "m.bin").string()); }),
+             Contains("vocab_size=0") && Contains("positive"));
+}
+
+TEST_CASE("safetensors numbers are integers as written: no truncation, no wrap", "[hostile]") {
+  TempDir dir("st-num");
+  auto err = [&](const std::string& json) {
+    std::string bytes;
+    append_le<uint64_t>(bytes, json.size());
+    write_bytes(dir / "x.safetensors", bytes + json + std::string(16, '\0'));
+    return error_of([&] { io::SafetensorsFile f(dir / "x.safetensors"); });
+  };
+  CHECK_THAT(err(R"({"t": {"dtype": "F32", "shape": [1.5, 2], "data_offsets": [0, 16]}})"),
+             Contains("[1.5,2]"));
+  CHECK_THAT(err(R"({"t": {"dtype": "F32", "shape": [2, 2], "data_offsets": [-16, 0]}})"),
+             Contains("[-16,0]"));
+  CHECK_THAT(err(R"({"t": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 1e1]}})"),
+             Contains("[0,10.0]"));
+  CHECK(err(R"({"t": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}})") ==
+        "(no error)");
 }
