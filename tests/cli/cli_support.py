@@ -19,6 +19,12 @@ def need_binary():
         pytest.skip(f"loftlab binary not found at {BIN} (set LOFTLAB_BIN)")
 
 
+@pytest.fixture(autouse=True)
+def require_binary():
+    """Imported by a test module, skips its tests when the binary is missing."""
+    need_binary()
+
+
 def loftlab(*args, cwd, ok=None, timeout=60, **kw):
     """Runs loftlab; ok=True/False asserts success/failure (never a signal: a crash is a bug)."""
     p = subprocess.run([BIN, *map(str, args)], cwd=cwd, env=ENV, capture_output=True, text=True,

@@ -13,9 +13,8 @@ import h5py
 import numpy as np
 import pytest
 
-from cli_support import BIN, ENV, loftlab, need_binary, out_of_space, small_disk, write
-
-pytestmark = pytest.mark.usefixtures("binary")
+from cli_support import (BIN, ENV, loftlab, out_of_space, require_binary,  # noqa: F401
+                         small_disk, write)
 
 # 24 points of a few tens of milliseconds each.
 CONFIG = """name = chaos
@@ -32,10 +31,6 @@ svd = exact
 # Whatever differs between two runs of the same point: wall times, the host, creation times.
 VOLATILE = {"seconds", "host", "created"}
 
-
-@pytest.fixture
-def binary():
-    need_binary()
 
 
 def content(f):

@@ -7,14 +7,8 @@ import h5py
 import numpy as np
 import pytest
 
-from cli_support import loftlab, need_binary, write, write_safetensors
+from cli_support import loftlab, require_binary, write, write_safetensors  # noqa: F401
 
-pytestmark = pytest.mark.usefixtures("binary")
-
-
-@pytest.fixture
-def binary():
-    need_binary()
 
 
 def rank_deficient():

@@ -7,10 +7,8 @@ import h5py
 import numpy as np
 import pytest
 
-from cli_support import loftlab, need_binary, write
+from cli_support import loftlab, require_binary, write  # noqa: F401 (an autouse fixture)
 from test_sweep import SLOW  # about 0.1 s a point: slow enough for a merge to meet it
-
-pytestmark = pytest.mark.usefixtures("binary")
 
 TINY = """name = tiny
 experiment = residual
@@ -21,10 +19,6 @@ quant = nf2, nf4
 rank = 2
 """
 
-
-@pytest.fixture
-def binary():
-    need_binary()
 
 
 def test_lock_and_config_links_are_never_written_through(tmp_path):
