@@ -22,6 +22,10 @@ struct Key {
   std::string help;
 };
 
+// The most alternating steps (loftq, qpissa) any experiment or command accepts: each is an SVD,
+// so more is a run that never ends rather than a study.
+inline constexpr int64_t kMaxInitSteps = 10'000;
+
 struct Context {
   // Called with a fraction in [0, 1] and a short status text; may be empty.
   std::function<void(double, const std::string&)> progress;

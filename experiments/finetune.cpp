@@ -57,14 +57,14 @@ Params normalise(const Raw& raw) {
   p["tokenizer"] = tok;
   check_model(raw.at("model"), tok);
   p["corpus"] = raw.at("corpus");
-  p["train_steps"] = parse_integer_key(raw, "train_steps", 0);
-  p["batch"] = parse_integer_key(raw, "batch", 1);
-  p["seq_len"] = parse_integer_key(raw, "seq_len", 2);
+  p["train_steps"] = parse_integer_key(raw, "train_steps", 0, kMaxSteps);
+  p["batch"] = parse_integer_key(raw, "batch", 1, kMaxBatch);
+  p["seq_len"] = parse_integer_key(raw, "seq_len", 2, kMaxSeqLen);
   p["lr"] = parse_number_key(raw, "lr", false);
   p["eval_tokens"] = parse_integer_key(raw, "eval_tokens", 0);
-  p["eval_every"] = parse_integer_key(raw, "eval_every", 0);
-  p["warmup"] = parse_integer_key(raw, "warmup", 0);
-  p["seed"] = parse_integer_key(raw, "seed", 0);
+  p["eval_every"] = parse_integer_key(raw, "eval_every", 0, kMaxSteps);
+  p["warmup"] = parse_integer_key(raw, "warmup", 0, kMaxSteps);
+  p["seed"] = parse_integer_key(raw, "seed", 0, INT64_MAX);
 
   std::string method = raw.at("method");
   const bool full = method == "full";
@@ -76,7 +76,7 @@ Params normalise(const Raw& raw) {
       fail("method: '{}' is not a finetune method (valid: {})", method, kMethods);
     }
   }
-  const int64_t steps = parse_integer_key(raw, "steps", 0);
+  const int64_t steps = parse_integer_key(raw, "steps", 0, kMaxInitSteps);
   if (method == "loftq" && steps == 0) m = &init::find_method(method = "qlora");
   p["method"] = method;
   const double alpha = parse_number_key(raw, "lora_alpha", false);
@@ -96,11 +96,10 @@ Params normalise(const Raw& raw) {
   p["targets"] = raw.at("targets");
   p["lora_alpha"] = alpha;
   p["rank"] = init::format(rank);
-  if (rank.rules.size() == 1 && rank.rules.front().value.fixed > 0)
-    p["rank"] = int64_t{rank.rules.front().value.fixed};
+  if (const auto* r = rank.single(); r && r->fixed > 0) p["rank"] = int64_t{r->fixed};
   if (m->quantizes) {
     p["quant"] = init::format(quant);
-    if (quant.rules.size() == 1) p["bits"] = int64_t{quant.rules.front().value.bits};
+    if (const auto* q = quant.single()) p["bits"] = int64_t{q->bits};
   }
   if (m->uses_steps) p["steps"] = steps;
   return p;
@@ -194,7 +193,7 @@ void record_curves(Record& rec, const model::TrainCurves& c) {
 }
 
 int64_t parse_integer_key(const std::map<std::string, std::string>& raw, const std::string& key,
-                          int64_t min) {
+                          int64_t min, int64_t max) {
   const std::string& s = raw.at(key);
   size_t used = 0;
   int64_t v = 0;
@@ -203,8 +202,8 @@ int64_t parse_integer_key(const std::map<std::string, std::string>& raw, const s
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used == 0 || used != s.size() || v < min)
-    fail("{}: '{}' is not an integer >= {}", key, s, min);
+  if (used == 0 || used != s.size() || v < min || v > max)
+    fail("{}: '{}' is not an integer in {}..{}", key, s, min, max);
   return v;
 }
 

@@ -22,6 +22,8 @@
 // (resume.state), so an interrupted run resumes there; a model already saved with the same
 // config is evaluated, not retrained. Metrics: loss_final, ppl_val, tokens_per_s, params,
 // resumed_from (the step it started at).
+#include <cstdint>
+
 #include "experiments/experiment.hpp"
 #include "model/train.hpp"
 
@@ -33,10 +35,16 @@ Experiment pretrain_experiment();
 // The training curves under /points/<id>/train/: loss, lr, grad_norm, eval_step, eval_loss.
 void record_curves(Record& rec, const model::TrainCurves& c);
 
-// Config values of both: an integer >= min, a finite number > 0 (>= 0 with zero_ok); errors
+// Upper bounds of config values (far above any real run, far below what exhausts memory or
+// overflows the int the trainer counts in).
+inline constexpr int64_t kMaxSteps = 100'000'000;  // train_steps, warmup, eval_every, ...
+inline constexpr int64_t kMaxBatch = 4096;
+inline constexpr int64_t kMaxSeqLen = 1 << 20;
+
+// Config values of both: an integer in min..max, a finite number > 0 (>= 0 with zero_ok); errors
 // name the key and the text.
 int64_t parse_integer_key(const std::map<std::string, std::string>& raw, const std::string& key,
-                          int64_t min);
+                          int64_t min, int64_t max = INT32_MAX);
 double parse_number_key(const std::map<std::string, std::string>& raw, const std::string& key,
                         bool zero_ok);
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "common/error.hpp"
@@ -19,6 +20,9 @@ namespace {
 
 using Raw = std::map<std::string, std::string>;
 namespace fs = std::filesystem;
+
+// pretrain builds small models from scratch; larger ones come from checkpoints.
+constexpr int64_t kMaxPretrainParams = 1'000'000'000;
 
 const std::vector<const char*> kIntKeys = {
     "dim",   "hidden_dim",  "n_layers", "n_heads", "n_kv_heads",  "seq_len",
@@ -50,10 +54,27 @@ Params normalise(const Raw& raw) {
   p["model"] = name;
   p["corpus"] = raw.at("corpus");
   const std::set<std::string> zero_ok = {"seed", "warmup", "eval_tokens", "checkpoint_every"};
-  for (const char* k : kIntKeys) p[k] = parse_integer_key(raw, k, zero_ok.count(k) ? 0 : 1);
+  const std::map<std::string, int64_t> max = {
+      {"dim", 1 << 14},      {"hidden_dim", 1 << 16},    {"n_layers", 1024},
+      {"n_heads", 1 << 14},  {"n_kv_heads", 1 << 14},    {"seq_len", 1 << 16},
+      {"batch", kMaxBatch},  {"seed", INT64_MAX},        {"train_steps", kMaxSteps},
+      {"warmup", kMaxSteps}, {"eval_tokens", INT32_MAX}, {"checkpoint_every", kMaxSteps}};
+  for (const char* k : kIntKeys)
+    p[k] = parse_integer_key(raw, k, zero_ok.count(k) ? 0 : 1, max.at(k));
   p["lr"] = parse_number_key(raw, "lr", false);
   p["weight_decay"] = parse_number_key(raw, "weight_decay", true);
-  model::validate(config_of(p));
+  const io::LlamaConfig c = config_of(p);
+  model::validate(c);
+  // The weights, their gradients and AdamW's two moments: 16 bytes a parameter.
+  const double params =
+      double(c.vocab_size) * c.dim +
+      double(c.n_layers) * (2.0 * c.dim * c.dim + 2.0 * c.dim * (c.dim / c.n_heads) * c.n_kv_heads +
+                            3.0 * c.dim * c.hidden_dim + 2.0 * c.dim);
+  if (params > kMaxPretrainParams)
+    fail(
+        "dim {}, hidden_dim {}, n_layers {}: {:.3g} parameters, more than the {:.0e} pretrain "
+        "trains (16 bytes each while training); make the model smaller",
+        c.dim, c.hidden_dim, c.n_layers, params, double(kMaxPretrainParams));
   return p;
 }
 

@@ -30,12 +30,12 @@ std::string residual_methods() {
     if (m.quantizes) out += fmt::format("{}{}", out.empty() ? "" : ", ", m.name);
   return out;
 }
-int64_t parse_int(const Raw& raw, const std::string& key, int64_t min) {
+int64_t parse_int(const Raw& raw, const std::string& key, int64_t min, int64_t max) {
   const auto& s = raw.at(key);
   int64_t v = 0;
   const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || v < min)
-    fail("{}: '{}' is not an integer >= {}", key, s, min);
+  if (ec != std::errc() || p != s.data() + s.size() || v < min || v > max)
+    fail("{}: '{}' is not an integer in {}..{}", key, s, min, max);
   return v;
 }
 
@@ -95,7 +95,7 @@ Params normalise(const Raw& raw) {
     fail("quant: '{}': {}", raw.at("quant"), e.what());
   }
   p["quant"] = init::format(quant);
-  if (quant.rules.size() == 1) p["bits"] = int64_t{quant.rules.front().value.bits};
+  if (const auto* q = quant.single()) p["bits"] = int64_t{q->bits};
 
   const init::Method* method = nullptr;
   try {
@@ -106,7 +106,7 @@ Params normalise(const Raw& raw) {
   if (!method->quantizes)
     fail("method: '{}' does not quantise, so its residual is 0 by construction (valid here: {})",
          method->name, residual_methods());
-  const auto steps = parse_int(raw, "steps", 0);
+  const auto steps = parse_int(raw, "steps", 0, kMaxInitSteps);
   // LoftQ with no alternating step is QLoRA exactly (lib/init: "steps = 0 is qlora").
   if (method->name == "loftq" && steps == 0) method = &init::find_method("qlora");
   p["method"] = std::string(method->name);
@@ -117,7 +117,7 @@ Params normalise(const Raw& raw) {
   } catch (const Error& e) {
     fail("rank: '{}': {}", raw.at("rank"), e.what());
   }
-  const auto seed = parse_int(raw, "seed", 0);
+  const auto seed = parse_int(raw, "seed", 0, INT64_MAX);
   parse_positive(raw, "alpha");
   lowrank::SvdSpec svd;
   try {
@@ -131,8 +131,8 @@ Params normalise(const Raw& raw) {
   if (!method->uses_steps) return p;  // qlora: B = 0, the residual is ||W - q(W)||
 
   p["rank"] = init::format(rank);
-  if (rank.rules.size() == 1 && rank.rules.front().value.fixed > 0)
-    p["rank"] = int64_t{rank.rules.front().value.fixed};  // a plain rank stays a number
+  if (const auto* r = rank.single(); r && r->fixed > 0)
+    p["rank"] = int64_t{r->fixed};  // a plain rank stays a number
   p["steps"] = steps;
   p["svd"] = lowrank::format(svd);
   if (svd.name != "exact") p["seed"] = seed;  // the only random draw that reaches the residual

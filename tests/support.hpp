@@ -22,6 +22,17 @@ inline Matrix gaussian(Eigen::Index m, Eigen::Index n, uint64_t seed, float std)
   return a;
 }
 
+// An exactly rank-`rank` m x n matrix of small integers (a sum of integer outer products, as
+// np.arange matrices are): the rank-deficient inputs of the SVD and init tests.
+inline Matrix integer_rank(Eigen::Index m, Eigen::Index n, int rank) {
+  Matrix a = Matrix::Zero(m, n);
+  for (int k = 0; k < rank; ++k)
+    for (Eigen::Index i = 0; i < m; ++i)
+      for (Eigen::Index j = 0; j < n; ++j)
+        a(i, j) += float((i * (k + 1)) % 5 + 1) * float((j + 3 * k) % 7 + 1);
+  return a;
+}
+
 // ../shared/data (or $LOFTLAB_DATA); empty when absent, so data tests can skip.
 inline std::optional<std::filesystem::path> data_dir() {
   const char* env = std::getenv("LOFTLAB_DATA");

@@ -4,6 +4,10 @@
 // process exit code; loft::Error thrown out of it is printed by main and exits 1.
 namespace loft::cli {
 
+// The most OpenMP threads (and parallel sweep jobs) a command accepts: beyond it thread creation
+// fails inside OpenMP, which aborts the process instead of reporting an error.
+inline constexpr int kMaxThreads = 1024;
+
 // argv[0] is the subcommand name.
 int cmd_quantizers(int argc, char** argv);
 int cmd_init_matrix(int argc, char** argv);

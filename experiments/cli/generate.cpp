@@ -44,7 +44,7 @@ int cmd_generate(int argc, char** argv) {
     return 0;
   }
   if (model_spec.empty()) fail("--model is required (see loftlab generate --help)");
-  if (steps < 0) fail("--steps {} must be >= 0", steps);
+  if (steps < 0 || steps > (1 << 20)) fail("--steps {} must be in 0..{}", steps, 1 << 20);
   const auto tok = text::open_tokenizer(model::resolve_tokenizer(model_spec, tok_spec));
   auto m = model::load_llama(model_spec);
   if (tok->vocab_size() > m.cfg.vocab_size)

@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <boost/program_options.hpp>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -12,6 +13,7 @@
 
 #include "common/error.hpp"
 #include "experiments/cli/commands.hpp"
+#include "experiments/experiment.hpp"
 #include "init/init.hpp"
 #include "init/rank.hpp"
 #include "io/npy.hpp"
@@ -39,10 +41,8 @@ std::string method_list() {
 }  // namespace
 
 int cmd_init_matrix(int argc, char** argv) {
-  std::string npy, method, quant_text, rank_text, svd_text, save, stop;
+  std::string npy, method, quant_text, rank_text, svd_text, save, stop, seed_text, alpha_text;
   int steps = 1, threads = 0;
-  uint64_t seed = 0;
-  double alpha = 0;
   po::options_description desc(
       "usage: loftlab init-matrix --npy W.npy [options]\n\n"
       "Runs one initialisation method on one 2-D matrix (float32/float16/float64, C order,\n"
@@ -62,8 +62,9 @@ int cmd_init_matrix(int argc, char** argv) {
                    "alternating steps T (loftq: 0 = qlora)")(
       "svd", po::value(&svd_text)->default_value("exact"),
       "exact | exact-gesdd | randomized[:p=10:q=2]")(
-      "seed", po::value(&seed)->default_value(0), "seed for A (lora/qlora) and randomized SVD")(
-      "alpha", po::value(&alpha)->default_value(0), "lora_alpha (0 = rank, so s = 1)")(
+      "seed", po::value(&seed_text)->default_value("0"),
+      "seed for A (lora/qlora) and randomized SVD (0..2^64-1)")(
+      "alpha", po::value(&alpha_text)->default_value("0"), "lora_alpha (0 = rank, so s = 1)")(
       "stop", po::value(&stop)->default_value("none"),
       "none | rise (stop once the residual rises, keep the best step)")(
       "nuclear", "compute the nuclear norm even where it costs a full SVD per step")(
@@ -80,8 +81,21 @@ int cmd_init_matrix(int argc, char** argv) {
   } catch (const po::error& e) {
     fail("{} (see loftlab init-matrix --help)", e.what());
   }
+  uint64_t seed = 0;
+  if (auto [end, ec] = std::from_chars(seed_text.data(), seed_text.data() + seed_text.size(), seed);
+      ec != std::errc() || end != seed_text.data() + seed_text.size())
+    fail("--seed '{}' is not valid (an integer in 0..{})", seed_text, UINT64_MAX);
+  double alpha = 0;
+  if (auto [end, ec] =
+          std::from_chars(alpha_text.data(), alpha_text.data() + alpha_text.size(), alpha);
+      ec != std::errc() || end != alpha_text.data() + alpha_text.size() || !std::isfinite(alpha) ||
+      alpha < 0)
+    fail("--alpha '{}' is not valid (a finite number >= 0; 0 = rank)", alpha_text);
+  if (steps < 0 || steps > exp::kMaxInitSteps)
+    fail("--steps {} is not valid (0..{})", steps, exp::kMaxInitSteps);
   if (stop != "none" && stop != "rise") fail("--stop '{}' is not valid (valid: none, rise)", stop);
-  if (threads < 0) fail("--threads {} is not valid (0 = default, or a positive count)", threads);
+  if (threads < 0 || threads > kMaxThreads)
+    fail("--threads {} is not valid (0 = default, or 1..{})", threads, kMaxThreads);
   if (threads > 0) omp_set_num_threads(threads);
 
   const auto start = std::chrono::steady_clock::now();

@@ -12,8 +12,10 @@
 #include "common/error.hpp"
 #include "experiments/cli/commands.hpp"
 #include "io/results/locate.hpp"
+#include "io/results/lock.hpp"
 #include "io/results/merge.hpp"
 #include "io/results/summary.hpp"
+#include "sweep/point.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -111,12 +113,17 @@ int cmd_merge(int argc, char** argv) {
       "Rebuilds DIR/results.h5 from the complete point files DIR/points/<id>.h5: every point's\n"
       "group copied as is, plus the /summary table (one row per point, sorted by id). Written to\n"
       "a temporary name and renamed; merging again gives the same content (apart from the\n"
-      "`created` attribute). Temporary files of killed writers are removed. Layout:\n"
+      "`created` attribute). Temporary files of killed writers are removed. Refused while a\n"
+      "sweep (or shard) runs on DIR: the sweep merges itself when it ends. Layout:\n"
       "results/README.md.\n\noptions");
   desc.add_options()("help,h", "show this help");
   auto vm = parse(argc, argv, desc, "DIR", "merge");
   if (!vm) return 0;
-  auto m = results::merge((*vm)["DIR"].as<std::string>());
+  const fs::path dir = (*vm)["DIR"].as<std::string>();
+  results::check_results_folder(dir);  // before the lock, which would create the folder
+  const auto lock = results::SweepLock::whole_folder(dir, "merge");
+  auto m = results::merge(
+      dir, [](const results::StoredPoint& p) { sweep::check_point_id(p.id, p.record.params); });
   fmt::print("merged {} point{} into {}\n", m.points, m.points == 1 ? "" : "s", m.file.string());
   return 0;
 }

@@ -12,14 +12,16 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
+#include <map>
+#include <mutex>
 #include <optional>
-#include <set>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "experiments/cli/commands.hpp"
 #include "experiments/experiment.hpp"
 #include "io/results/lock.hpp"
@@ -141,7 +143,8 @@ std::optional<Options> parse_options(int argc, char** argv) {
       "Runs (or resumes) the sweep CONFIG: every point whose results/<name>/points/<id>.h5 is not\n"
       "complete, then merges them into results/<name>/results.h5. Relative paths inside the\n"
       "config (source = hf:DIR, npy:PATH) are opened relative to the current directory, like\n"
-      "results/. Under `mpirun -n K` the ranks share the points and rank 0 merges.\n\noptions");
+      "results/. Under `mpirun -n K` the ranks share the points and rank 0 merges. A grid may\n"
+      "have up to 1000000 combinations (kMaxCombinations; split larger studies).\n\noptions");
   desc.add_options()("help,h", "show this help")(
       "set", po::value(&o.sets)->composing(),
       "override a config key, repeatable: grid.KEY=V1,V2 (a grid axis) or KEY=V (top level, "
@@ -179,8 +182,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
     return std::nullopt;
   }
   if (o.config.empty()) fail("no CONFIG given (usage: loftlab sweep CONFIG; see --help)");
-  if (o.jobs < 1) fail("--jobs {}: must be at least 1", o.jobs);
-  if (o.threads < 0) fail("--threads {}: must be 0 (all) or more", o.threads);
+  if (o.jobs < 1 || o.jobs > kMaxThreads)
+    fail("--jobs {}: must be in 1..{} (points run in parallel)", o.jobs, kMaxThreads);
+  if (o.threads < 0 || o.threads > kMaxThreads)
+    fail("--threads {}: must be 0 (all) or 1..{}", o.threads, kMaxThreads);
   if (vm.count("shard")) o.shard = sweep::parse_shard(shard);
   return o;
 }
@@ -191,96 +196,87 @@ std::vector<sweep::KeyDefault> key_defaults(const exp::Experiment& e) {
   return out;
 }
 
-bool is_complete(const fs::path& dir, const std::string& id) {
-  const auto file = results::point_path(dir, id);
-  if (!fs::exists(file)) return false;
-  return results::read_point_header(file, id).record.status == "complete";
+// Complete = a valid point file (results::check_point_file) with status "complete" whose
+// parameters hash to its id (so, short of a hash collision, exactly this point's). Anything else
+// at the name is run again (and replaced by the new file), except a folder, which no rename can
+// replace: that is an error before any work.
+bool is_complete(const fs::path& dir, const std::string& id, bool quiet = false) {
+  using State = results::PointFileCheck::State;
+  const auto c = results::check_point_file(dir, id);
+  const auto file = results::point_path(dir, id).string();
+  if (c.folder)
+    fail("{} is a folder, not a point file: remove it so the point can be stored", file);
+  std::string problem = c.problem;
+  if (c.state == State::valid && sweep::point_id(c.header.record.params) != id)
+    problem = fmt::format("its parameters ({}) are not this point's",
+                          sweep::describe(c.header.record.params));
+  if (c.state == State::absent) return false;
+  if (!problem.empty()) {
+    if (!quiet)
+      fmt::print(stderr,
+                 "loftlab sweep: {} is not a valid point file ({}); running the point again\n",
+                 file, problem);
+    return false;
+  }
+  return c.header.record.status == "complete";
+}
+
+// The points this process accounted for (ran, or found complete) that are no longer valid point
+// files on disk: the folder changed under the run.
+std::vector<std::string> missing_points(const fs::path& dir, const sweep::PointList& points) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < points.size; ++i)
+    if (results::check_point_file(dir, points.id(i)).state != results::PointFileCheck::State::valid)
+      out.push_back(points.id(i));
+  return out;
 }
 
 std::string value_text(const results::Value& v) {
   return std::visit([](const auto& x) { return fmt::format("{}", x); }, v);
 }
 
-// The dry-run listing: one aligned row per point with every parameter as a column.
-// Columns in the experiment's key order, then parameters it derives (bits, ...) by name.
+// The dry-run listing: one aligned row per point with every parameter as a column. Columns in
+// the experiment's key order, then parameters it derives (bits, ...) by name. Two passes over
+// the points (widths, then rows), so memory does not grow with the grid.
 void print_points(const sweep::Expansion& ex, const exp::Experiment& experiment,
                   const fs::path& dir, const std::vector<bool>& mine, const std::string& header) {
-  std::set<std::string> present;
-  for (const auto& p : ex.points)
-    for (const auto& [k, v] : p.params)
-      if (k != "experiment") present.insert(k);
-  std::vector<std::string> keys;
-  for (const auto& k : experiment.keys)
-    if (present.erase(k.name)) keys.push_back(k.name);
-  keys.insert(keys.end(), present.begin(), present.end());
-  std::vector<std::vector<std::string>> rows;
-  rows.push_back({"#", "id", "status"});
-  rows[0].insert(rows[0].end(), keys.begin(), keys.end());
+  const char* kStatus[] = {"to run", "complete", "other shard"};
+  std::vector<char> status(ex.size());
+  std::map<std::string, size_t> width;  // parameter -> widest value
   size_t complete = 0, todo = 0;
-  for (size_t i = 0; i < ex.points.size(); ++i) {
-    const auto& p = ex.points[i];
-    const bool done = is_complete(dir, p.id);
+  for (size_t i = 0; i < ex.size(); ++i) {
+    const bool done = is_complete(dir, ex.id(i), true);
+    status[i] = done ? 1 : mine[i] ? 0 : 2;
     complete += done;
     todo += !done && mine[i];
-    std::vector<std::string> row = {std::to_string(i), p.id,
-                                    done      ? "complete"
-                                    : mine[i] ? "to run"
-                                              : "other shard"};
-    for (const auto& k : keys) row.push_back(p.params.count(k) ? value_text(p.params.at(k)) : "-");
-    rows.push_back(std::move(row));
+    for (const auto& [k, v] : ex.point(i).params)
+      if (k != "experiment") width[k] = std::max(width[k], value_text(v).size());
   }
-  std::vector<size_t> width(rows[0].size(), 0);
-  for (const auto& r : rows)
-    for (size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
-  fmt::print("{}\n", header);
-  fmt::print("{} grid combinations -> {} points; {} complete, {} to run\n\n", ex.combinations,
-             ex.points.size(), complete, todo);
-  for (const auto& r : rows) {
+  std::vector<std::string> keys;
+  for (const auto& k : experiment.keys)
+    if (width.count(k.name)) keys.push_back(k.name);
+  for (const auto& [k, w] : width)
+    if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+  std::vector<size_t> widths = {std::max<size_t>(1, std::to_string(ex.size()).size()), 12, 11};
+  for (const auto& k : keys) widths.push_back(std::max(width[k], k.size()));
+  auto print_row = [&](const std::vector<std::string>& r) {
     std::string line;
-    for (size_t c = 0; c < r.size(); ++c) line += fmt::format("{:<{}}  ", r[c], width[c]);
+    for (size_t c = 0; c < r.size(); ++c) line += fmt::format("{:<{}}  ", r[c], widths[c]);
     while (!line.empty() && line.back() == ' ') line.pop_back();
     fmt::print("{}\n", line);
+  };
+  fmt::print("{}\n", header);
+  fmt::print("{} grid combinations -> {} points; {} complete, {} to run\n\n", ex.combinations,
+             ex.size(), complete, todo);
+  std::vector<std::string> row = {"#", "id", "status"};
+  row.insert(row.end(), keys.begin(), keys.end());
+  print_row(row);
+  for (size_t i = 0; i < ex.size(); ++i) {
+    const auto p = ex.point(i);
+    row = {std::to_string(i), p.id, kStatus[int(status[i])]};
+    for (const auto& k : keys) row.push_back(p.params.count(k) ? value_text(p.params.at(k)) : "-");
+    print_row(row);
   }
-}
-
-// Atomic write: readers (and a concurrent shard writing the same text) never see half a file.
-void write_text_atomic(const fs::path& file, const std::string& text) {
-  fs::create_directories(file.parent_path());
-  const auto tmp = file.parent_path() / fmt::format(".{}.tmp.{}.{}", file.filename().string(),
-                                                    results::host_name(), ::getpid());
-  {
-    std::ofstream out(tmp);
-    out << text;
-    out.close();
-    if (!out) fail("cannot write '{}' (disk full? permissions?)", tmp.string());
-  }
-  fs::rename(tmp, file);
-}
-
-// A full sweep holds the folder's lock; a shard holds only <dir>/.shards/I-of-N, so the shards
-// of one Slurm array run side by side. Each kind takes its own lock first and then checks the
-// other kind's, so a full sweep and a shard never run on one folder together, whichever starts
-// first.
-results::SweepLock lock_sweep(const fs::path& dir, const std::optional<sweep::Shard>& shard) {
-  const auto shards = dir / ".shards";
-  if (!shard) {
-    results::SweepLock lock(dir);
-    if (fs::is_directory(shards))
-      for (const auto& e : fs::directory_iterator(shards))
-        if (e.is_directory() && !results::SweepLock::try_acquire(e.path()))
-          fail(
-              "results folder {} is in use by another sweep: shard {} is running (wait for the "
-              "shards to end, or use --out for another folder)",
-              dir.string(), e.path().filename().string());
-    return lock;
-  }
-  results::SweepLock lock(shards / fmt::format("{}-of-{}", shard->index, shard->count));
-  if (!results::SweepLock::try_acquire(dir))
-    fail(
-        "results folder {} is in use by another sweep: a full (unsharded) sweep is running "
-        "there (wait for it, or use --out for another folder)",
-        dir.string());
-  return lock;
 }
 
 int run_sweep(const Options& o, const Ranks& ranks) {
@@ -298,12 +294,11 @@ int run_sweep(const Options& o, const Ranks& ranks) {
   const fs::path dir = o.out.empty() ? fs::path("results") / config.name : fs::path(o.out);
   const sweep::Shard shard =
       ranks.mpi() ? sweep::Shard{ranks.rank(), ranks.size()} : o.shard.value_or(sweep::Shard{});
-  std::vector<bool> mine(ex.points.size(), false);
-  std::vector<sweep::Point> selected;
-  for (auto i : sweep::shard_indices(ex.points.size(), shard)) {
-    mine[i] = true;
-    selected.push_back(ex.points[i]);
-  }
+  std::vector<bool> mine(ex.size(), false);
+  const std::vector<size_t> indices = sweep::shard_indices(ex.size(), shard);
+  for (auto i : indices) mine[i] = true;
+  const sweep::PointList selected{indices.size(), [&](size_t k) { return ex.id(indices[k]); },
+                                  [&](size_t k) { return ex.point(indices[k]); }};
   const bool lead = ranks.rank() == 0;
   ranks.collective = !o.dry_run;
   if (o.dry_run) {
@@ -321,7 +316,8 @@ int run_sweep(const Options& o, const Ranks& ranks) {
   if (lead) {
     std::string refused;
     try {
-      lock.emplace(lock_sweep(dir, o.shard));
+      lock.emplace(o.shard ? results::SweepLock::shard(dir, o.shard->index, o.shard->count)
+                           : results::SweepLock::whole_folder(dir, "sweep"));
     } catch (const Error& e) {
       refused = e.what();
     }
@@ -330,14 +326,16 @@ int run_sweep(const Options& o, const Ranks& ranks) {
     return 1;  // rank 0 prints why
   }
   const std::string expanded = sweep::to_ini(config);
-  if (lead) {
-    results::remove_stale_temps(dir);
-    write_text_atomic(dir / "config.ini", expanded);
-  }
+  if (lead) results::remove_stale_temps(dir);
   ranks.barrier();
+  // config.ini describes the points: the lock holder writes it once its first point is stored
+  // (a run that dies before storing any leaves the folder's config as it was). Atomic, so
+  // readers (and a concurrent shard writing the same text) never see half a file.
+  std::once_flag config_written;
+  auto write_config = [&] { write_file_atomic(dir / "config.ini", expanded); };
 
   sweep::Hooks hooks;
-  hooks.is_complete = [&](const sweep::Point& p) { return is_complete(dir, p.id); };
+  hooks.is_complete = [&](const std::string& id) { return is_complete(dir, id); };
   hooks.run = [&](const sweep::Point& p, const sweep::PointContext& pc) {
     exp::Context ctx;
     ctx.threads = pc.threads;
@@ -347,6 +345,7 @@ int run_sweep(const Options& o, const Ranks& ranks) {
   const results::PointMeta meta{config.name, expanded};
   hooks.store = [&](const sweep::Point& p, const results::Record& r) {
     results::write_point(dir, p.id, r, meta);
+    if (lead) std::call_once(config_written, write_config);
   };
   sweep::RunOptions ro;
   ro.jobs = o.jobs;
@@ -360,11 +359,18 @@ int run_sweep(const Options& o, const Ranks& ranks) {
   const long failed = ranks.sum(static_cast<long>(report.failures.size()));
   const long ran = ranks.sum(static_cast<long>(report.ran));
   const long skipped = ranks.sum(static_cast<long>(report.skipped));
-  ranks.barrier();  // every rank's points are on disk before rank 0 merges
-  if (!lead) return failed ? 1 : 0;
+  ranks.barrier();  // every rank's points are on disk before any checks them
+  const auto missing = missing_points(dir, selected);
+  for (const auto& id : missing)
+    fmt::print(stderr, "loftlab sweep: point {} is missing from {} (it was stored or complete)\n",
+               id, results::points_dir(dir).string());
+  const long lost = ranks.sum(static_cast<long>(missing.size()));
+  if (!lead) return failed || lost ? 1 : 0;
+  if (ran > 0 || !fs::exists(dir / "config.ini")) std::call_once(config_written, write_config);
   std::string merged;
   if (!o.shard) {
-    const auto m = results::merge(dir);
+    const auto m = results::merge(
+        dir, [](const results::StoredPoint& p) { sweep::check_point_id(p.id, p.record.params); });
     merged = fmt::format("; merged {} points into {}", m.points, m.file.string());
   } else {
     merged = fmt::format("; shard {}/{} done (merge with: loftlab merge {})", shard.index,
@@ -372,6 +378,13 @@ int run_sweep(const Options& o, const Ranks& ranks) {
   }
   fmt::print("sweep '{}': ran {} points ({} failed), {} already complete, in {}{}\n", config.name,
              ran, failed, skipped, sweep::format_duration(report.seconds), merged);
+  if (lost) {
+    fmt::print(stderr,
+               "loftlab sweep: error: {} point(s) of this run are no longer in {} (was the folder "
+               "changed during the run?); run the sweep again to recompute them\n",
+               lost, results::points_dir(dir).string());
+    return 1;
+  }
   if (failed) {
     fmt::print(stderr,
                "loftlab sweep: {} point(s) failed (stored with status 'failed'; a re-run retries "

@@ -8,6 +8,7 @@
 
 #include "common/error.hpp"
 #include "experiments/cli/commands.hpp"
+#include "io/dtype.hpp"
 #include "io/select.hpp"
 #include "io/source.hpp"
 
@@ -63,9 +64,7 @@ int cmd_tensors(int argc, char** argv) {
   for (const auto& t : rows) {
     bool selected = !show_all;
     for (const auto& c : chosen) selected = selected || c.name == t.name;
-    int64_t n = 1;
-    for (auto d : t.shape) n *= d;
-    if (selected) params += n;
+    if (selected) params += static_cast<int64_t>(io::element_count(t.shape).n);
     fmt::print("{}{:<{}}  {:>11}  {}\n", show_all ? (selected ? "* " : "  ") : "", t.name, width,
                shape_text(t.shape), t.dtype);
   }

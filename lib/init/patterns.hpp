@@ -40,6 +40,11 @@ struct PerTensor {
       if (glob_match(r.glob, tensor)) return &r.value;
     return nullptr;
   }
+  // The value of a bare one-rule list ("nf4", "*=nf4"): the same for every tensor. nullptr for
+  // any other list, a single rule with another glob included: that one is a rule, not a value.
+  const T* single() const {
+    return rules.size() == 1 && rules.front().glob == "*" ? &rules.front().value : nullptr;
+  }
   const T& at(std::string_view tensor) const {
     if (const T* v = find(tensor)) return *v;
     std::string globs;

@@ -15,15 +15,10 @@ RankSpec parse_rank(std::string_view text) {
   constexpr std::string_view kEnergy = "energy:";
   const char* valid = "valid: a positive integer such as 64, or energy:F with 0 < F <= 1";
   if (text.substr(0, kEnergy.size()) == kEnergy) {
-    const std::string value(text.substr(kEnergy.size()));
-    size_t used = 0;
+    const std::string_view value = text.substr(kEnergy.size());
     double f = 0;
-    try {
-      f = std::stod(value, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != value.size() || !(f > 0 && f <= 1))
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), f);
+    if (ec != std::errc() || end != value.data() + value.size() || !(f > 0 && f <= 1))
       fail("rank '{}': the energy fraction must be a number in (0, 1] ({})", text, valid);
     spec.energy = f;
     return spec;

@@ -104,6 +104,16 @@ void check_finite(std::span<const float> data, std::string_view tensor, std::str
         tensor, file, data[i], i);
 }
 
+ElementCount element_count(std::span<const int64_t> shape) {
+  constexpr uint64_t kMax = uint64_t(1) << 62;
+  ElementCount c;
+  for (const int64_t d : shape) {
+    if (d < 0 || (d > 0 && c.n > kMax / static_cast<uint64_t>(d))) return {0, false};
+    c.n *= static_cast<uint64_t>(d);
+  }
+  return c;
+}
+
 Matrix decode_tensor(std::span<const std::byte> raw, const Dtype& dtype,
                      std::span<const int64_t> shape, std::string_view tensor,
                      std::string_view file) {
@@ -112,8 +122,9 @@ Matrix decode_tensor(std::span<const std::byte> raw, const Dtype& dtype,
          tensor, file, shape.size());
   const int64_t rows = shape.size() == 2 ? shape[0] : 1;
   const int64_t cols = shape.empty() ? 1 : shape.back();
-  const size_t n = static_cast<size_t>(rows * cols);
-  if (raw.size() != n * static_cast<size_t>(dtype.bytes))
+  const auto count = element_count(shape);
+  const size_t n = static_cast<size_t>(count.n);
+  if (!count.ok || n > raw.size() || raw.size() != n * static_cast<size_t>(dtype.bytes))
     fail("tensor '{}' in {}: {} bytes of data for {} {} values (expected {})", tensor, file,
          raw.size(), n, dtype.name, n * static_cast<size_t>(dtype.bytes));
   Matrix m(rows, cols);

@@ -30,6 +30,15 @@ float bf16_to_float(uint16_t b);
 // Round to nearest even, as PyTorch's .to(torch.bfloat16); NaN stays NaN.
 uint16_t float_to_bf16(float f);
 
+// The number of elements of a shape read from a file, or 0 with ok = false when a dimension is
+// negative or the product passes 2^62: shapes from files are multiplied only through this, so
+// no product wraps around (and a huge one is refused before it is allocated or compared).
+struct ElementCount {
+  uint64_t n = 1;
+  bool ok = true;
+};
+ElementCount element_count(std::span<const int64_t> shape);
+
 // Throws naming the tensor, the file, the first bad index and its value when data holds NaN/Inf.
 void check_finite(std::span<const float> data, std::string_view tensor, std::string_view file);
 

@@ -3,11 +3,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "io/safetensors.hpp"
 
 namespace loft::io {
@@ -17,10 +19,10 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) fail("cannot open {}", path.string());
+  // 256 MB: an index of every tensor of the largest models is a few MB.
+  const std::string text = read_regular_file(path, "JSON file", size_t(1) << 28);
   try {
-    return json::parse(in);
+    return json::parse(text);
   } catch (const json::exception& e) {
     fail("{} is not valid JSON: {}", path.string(), e.what());
   }
@@ -66,28 +68,67 @@ class HfSource final : public TensorSource {
     const json j = read_json(index);
     if (!j.contains("weight_map") || !j["weight_map"].is_object())
       fail("{}: no \"weight_map\" object (tensor name -> shard file)", index.string());
-    std::map<std::string, size_t> shard_ids;
+    std::map<std::string, size_t> shard_ids;  // resolved path -> index into files_
+    std::map<std::string, size_t> assigned;   // tensor -> the shard the index puts it in
     for (const auto& [name, shard] : j["weight_map"].items()) {
       if (!shard.is_string())
         fail("{}: weight_map[\"{}\"] is not a file name", index.string(), name);
-      const std::string file = shard.get<std::string>();
-      if (!shard_ids.count(file)) {
-        if (!fs::exists(dir_ / file))
-          fail("{}: shard {} (holding '{}') does not exist", index.string(), (dir_ / file).string(),
-               name);
-        shard_ids[file] = files_.size();
-        files_.push_back(std::make_unique<SafetensorsFile>(dir_ / file));
-      }
-      if (!files_[shard_ids[file]]->contains(name))
+      const std::string file = resolve_shard(index, shard.get<std::string>(), name).string();
+      auto [it, fresh] = shard_ids.try_emplace(file, files_.size());
+      if (fresh) files_.push_back(std::make_unique<SafetensorsFile>(file));
+      if (!files_[it->second]->contains(name))
         fail(
             "{}: the index puts tensor '{}' in {}, which does not hold it (index and shards "
             "disagree)",
-            index.string(), name, (dir_ / file).string());
+            index.string(), name, file);
+      assigned[name] = it->second;
     }
     // Shards in the index's order of first appearance are not the file order; list tensors by
-    // shard file name, then by position in the shard, as the files were written.
-    std::vector<std::pair<std::string, size_t>> order(shard_ids.begin(), shard_ids.end());
-    for (const auto& [file, id] : order) add_file_tensors(id, &j["weight_map"]);
+    // shard path, then by position in the shard, as the files were written.
+    for (const auto& [file, id] : shard_ids) add_file_tensors(id, &assigned);
+    for (const auto& [name, id] : assigned)
+      if (!where_.count(name))
+        fail("{}: tensor '{}' named by the index was not found in {}", index.string(), name,
+             files_[id]->path());
+  }
+
+  // A shard path of the index as a path inside the model folder: relative, without '..', and
+  // not a symbolic link (or through one) that leads out of the folder. The one exception is the
+  // Hugging Face cache, whose snapshots/<revision>/ files are links into the repository's
+  // ../../blobs/.
+  fs::path resolve_shard(const fs::path& index, const std::string& shard,
+                         const std::string& tensor) const {
+    const fs::path rel(shard);
+    const auto where = [&] {
+      return fmt::format("{}: shard '{}' (holding '{}')", index.string(), shard, tensor);
+    };
+    if (shard.empty()) fail("{} is an empty path", where());
+    if (rel.is_absolute())
+      fail("{} is an absolute path; shard paths are relative to the model folder {}", where(),
+           dir_.string());
+    for (const auto& part : rel)
+      if (part == "..")
+        fail("{} goes up with '..'; shard paths must stay inside the model folder {}", where(),
+             dir_.string());
+    const fs::path path = (dir_ / rel).lexically_normal();
+    std::error_code ec;
+    const fs::path real = fs::canonical(path, ec);
+    if (ec) fail("{} does not exist ({})", where(), path.string());
+    const fs::path root = fs::canonical(dir_);
+    const bool cache = root.parent_path().filename() == "snapshots";
+    if (!within(real, root) && !(cache && within(real, root.parent_path().parent_path() / "blobs")))
+      fail(
+          "{} is, or goes through, a symbolic link to {}, outside the model folder {}; loftlab "
+          "reads shards only inside the model folder",
+          where(), real.string(), root.string());
+    return path;
+  }
+
+  static bool within(const fs::path& path, const fs::path& folder) {
+    auto p = path.begin();
+    for (auto f = folder.begin(); f != folder.end(); ++f, ++p)
+      if (p == path.end() || *p != *f) return false;
+    return true;
   }
 
   void open_files() {
@@ -107,11 +148,13 @@ class HfSource final : public TensorSource {
   }
 
   // Adds a shard's tensors (only those the index assigns to it, when there is an index).
-  void add_file_tensors(size_t id, const json* weight_map) {
+  void add_file_tensors(size_t id, const std::map<std::string, size_t>* assigned) {
     const auto& file = *files_[id];
-    const std::string fname = fs::path(file.path()).filename().string();
     for (const auto& t : file.tensors()) {
-      if (weight_map && (!weight_map->contains(t.name) || (*weight_map)[t.name] != fname)) continue;
+      if (assigned) {
+        const auto it = assigned->find(t.name);
+        if (it == assigned->end() || it->second != id) continue;
+      }
       if (where_.count(t.name))
         fail("{}: tensor '{}' appears in both {} and {}", spec_, t.name,
              files_[where_[t.name]]->path(), file.path());
@@ -139,7 +182,11 @@ class HfSource final : public TensorSource {
 
 LlamaConfig read_hf_config(const fs::path& path) {
   const json j = read_json(path);
-  auto get_int = [&](const char* key, std::optional<int> fallback) -> int {
+  if (!j.is_object())
+    fail("{}: not a JSON object (a config.json maps keys to values)", path.string());
+  // Integers as written, range-checked before any narrowing: the bounds are far above any real
+  // Llama (and those of llama2.c checkpoints), far below what would exhaust memory.
+  auto get_int = [&](const char* key, std::optional<int> fallback, int64_t max) -> int {
     if (!j.contains(key) || j[key].is_null()) {
       if (fallback) return *fallback;
       fail(
@@ -147,27 +194,40 @@ LlamaConfig read_hf_config(const fs::path& path) {
           "num_hidden_layers, num_attention_heads, vocab_size)",
           path.string(), key);
     }
-    if (!j[key].is_number_integer() || j[key].get<int64_t>() <= 0)
-      fail("{}: \"{}\" must be a positive integer, got {}", path.string(), key, j[key].dump());
-    return j[key].get<int>();
+    const json& v = j[key];
+    const bool in_range = v.is_number_unsigned()  ? v.get<uint64_t>() <= uint64_t(max)
+                          : v.is_number_integer() ? v.get<int64_t>() >= 1 && v.get<int64_t>() <= max
+                                                  : false;
+    if (!v.is_number_integer() || !in_range || v.get<int64_t>() < 1)
+      fail("{}: \"{}\" must be an integer in 1..{}, got {}", path.string(), key, max, v.dump());
+    return static_cast<int>(v.get<int64_t>());
   };
   auto get_float = [&](const char* key, float fallback) -> float {
     if (!j.contains(key) || j[key].is_null()) return fallback;
-    if (!j[key].is_number())
-      fail("{}: \"{}\" must be a number, got {}", path.string(), key, j[key].dump());
-    return j[key].get<float>();
+    const json& v = j[key];
+    if (!v.is_number() || !std::isfinite(v.get<double>()) || !(v.get<double>() > 0) ||
+        v.get<double>() > 1e30)
+      fail("{}: \"{}\" must be a positive number, got {}", path.string(), key, v.dump());
+    return v.get<float>();
   };
   LlamaConfig c;
-  c.dim = get_int("hidden_size", std::nullopt);
-  c.hidden_dim = get_int("intermediate_size", std::nullopt);
-  c.n_layers = get_int("num_hidden_layers", std::nullopt);
-  c.n_heads = get_int("num_attention_heads", std::nullopt);
-  c.n_kv_heads = get_int("num_key_value_heads", c.n_heads);
-  c.vocab_size = get_int("vocab_size", std::nullopt);
-  c.seq_len = get_int("max_position_embeddings", 2048);
+  c.dim = get_int("hidden_size", std::nullopt, (1 << 20) - 1);
+  c.hidden_dim = get_int("intermediate_size", std::nullopt, (1 << 22) - 1);
+  c.n_layers = get_int("num_hidden_layers", std::nullopt, 4095);
+  c.n_heads = get_int("num_attention_heads", std::nullopt, c.dim);
+  c.n_kv_heads = get_int("num_key_value_heads", c.n_heads, c.n_heads);
+  c.vocab_size = get_int("vocab_size", std::nullopt, (1 << 24) - 1);
+  c.seq_len = get_int("max_position_embeddings", 2048, (1 << 24) - 1);
   c.norm_eps = get_float("rms_norm_eps", 1e-6f);
   c.rope_theta = get_float("rope_theta", 10000.0f);
-  c.tied_embeddings = j.value("tie_word_embeddings", false);
+  if (j.contains("tie_word_embeddings") && !j["tie_word_embeddings"].is_null()) {
+    if (!j["tie_word_embeddings"].is_boolean())
+      fail("{}: \"tie_word_embeddings\" must be true or false, got {}", path.string(),
+           j["tie_word_embeddings"].dump());
+    c.tied_embeddings = j["tie_word_embeddings"].get<bool>();
+  } else {
+    c.tied_embeddings = false;
+  }
   c.rope_half_split = true;
   if (c.dim % c.n_heads || c.n_heads % c.n_kv_heads)
     fail(

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "io/dtype.hpp"
 #include "io/mapped_file.hpp"
 
@@ -109,7 +110,8 @@ class Llama2cSource final : public TensorSource {
     config_.n_layers = h[2];
     config_.n_heads = h[3];
     config_.n_kv_heads = h[4];
-    config_.vocab_size = std::abs(h[5]);
+    // |INT32_MIN| is not an int: such a header is invalid, not undefined behaviour.
+    config_.vocab_size = h[5] == INT32_MIN ? 0 : std::abs(h[5]);
     config_.seq_len = h[6];
     config_.tied_embeddings = h[5] > 0;
     config_.rope_half_split = false;
@@ -220,17 +222,13 @@ void write_llama2c(const std::filesystem::path& path, const LlamaConfig& c,
         "write_llama2c {}: llama2.c checkpoints use adjacent-pair RoPE; convert q/k with "
         "rope_half_split_to_pairs and set rope_half_split = false",
         path.string());
-  const auto tmp = std::filesystem::path(path.string() + ".tmp");
-  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-  if (!out) fail("cannot create {}", tmp.string());
+  AtomicFile out(path);
   const int32_t header[7] = {c.dim,        c.hidden_dim,
                              c.n_layers,   c.n_heads,
                              c.n_kv_heads, c.tied_embeddings ? c.vocab_size : -c.vocab_size,
                              c.seq_len};
-  out.write(reinterpret_cast<const char*>(header), sizeof header);
-  auto put = [&](const float* p, size_t n) {
-    out.write(reinterpret_cast<const char*>(p), static_cast<std::streamsize>(n * 4));
-  };
+  out.write(header, sizeof header);
+  auto put = [&](const float* p, size_t n) { out.write(p, n * 4); };
   for (const auto& e : layout(c)) {
     const Matrix m = get(e.name);
     const int64_t rows = e.shape.size() == 2 ? e.shape[0] : 1;
@@ -253,9 +251,7 @@ void write_llama2c(const std::filesystem::path& path, const LlamaConfig& c,
       put(im.data(), im.size());
     }
   }
-  out.close();
-  if (!out) fail("write error on {}", tmp.string());
-  std::filesystem::rename(tmp, path);
+  out.commit();
 }
 
 Matrix rope_pairs_to_half_split(ConstMatrixRef w, int n_heads) {

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 
 namespace loft::io {
 namespace {
@@ -73,12 +74,11 @@ std::vector<int64_t> parse_shape(std::string_view v, const fs::path& path) {
 }  // namespace
 
 size_t NpyHeader::count() const {
-  size_t n = 1;
-  for (auto d : shape) n *= static_cast<size_t>(d);
-  return n;
+  return static_cast<size_t>(element_count(shape).n);  // checked in read_npy_header
 }
 
 NpyHeader read_npy_header(const fs::path& path) {
+  require_regular_file(path, ".npy file");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("cannot open .npy file {}", path.string());
   char pre[10];
@@ -120,8 +120,12 @@ NpyHeader read_npy_header(const fs::path& path) {
          path.string());
   h.shape = parse_shape(dict_value(dict, "shape", path), path);
 
-  const size_t want = h.count() * static_cast<size_t>(h.dtype->bytes);
   const size_t have = file_size - h.data_offset;
+  const auto elements = element_count(h.shape);
+  if (!elements.ok || elements.n > have)  // more elements than bytes: surely truncated
+    fail("{}: truncated .npy file: shape {} of {} needs more data bytes than the file's {}",
+         path.string(), shape_str(h.shape), h.dtype->name, have);
+  const size_t want = h.count() * static_cast<size_t>(h.dtype->bytes);
   if (have < want)
     fail("{}: truncated .npy file: shape {} of {} needs {} data bytes, the file has {}",
          path.string(), shape_str(h.shape), h.dtype->name, want, have);
@@ -178,16 +182,14 @@ void write_npy(const fs::path& path, std::span<const float> data, std::span<cons
   dict.append(total - 10 - dict.size() - 1, ' ');
   dict.push_back('\n');
   const uint16_t len = static_cast<uint16_t>(dict.size());
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) fail("cannot create .npy file {}", path.string());
+  AtomicFile out(path);
   out.write(kMagic, 6);
-  out.put(1).put(0);
-  out.put(static_cast<char>(len & 0xff)).put(static_cast<char>(len >> 8));
-  out.write(dict.data(), static_cast<std::streamsize>(dict.size()));
-  out.write(reinterpret_cast<const char*>(data.data()),
-            static_cast<std::streamsize>(data.size() * sizeof(float)));
-  out.close();
-  if (!out) fail("write error on .npy file {}", path.string());
+  const char version_and_length[4] = {1, 0, static_cast<char>(len & 0xff),
+                                      static_cast<char>(len >> 8)};
+  out.write(version_and_length, 4);
+  out.write(dict);
+  out.write(data.data(), data.size() * sizeof(float));
+  out.commit();
 }
 
 void write_npy(const fs::path& path, ConstMatrixRef m) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "io/dtype.hpp"
 
 namespace loft::io {
@@ -64,19 +65,34 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : file_(path
       continue;
     }
     try {
-      TensorInfo info{name, entry.at("shape").get<std::vector<int64_t>>(),
+      // Integers as written: no float truncated, no negative wrapped to unsigned.
+      auto integers = [&](const char* key, bool signed_ok) {
+        const json& v = entry.at(key);
+        bool ok = v.is_array();
+        for (const auto& x : v)
+          ok = ok && (x.is_number_unsigned() || (signed_ok && x.is_number_integer()));
+        if (!ok)
+          fail("{} {} is not a list of {}integers", key, v.dump(),
+               signed_ok ? "" : "non-negative ");
+        return v;
+      };
+      TensorInfo info{name, integers("shape", true).get<std::vector<int64_t>>(),
                       entry.at("dtype").get<std::string>()};
-      const auto off = entry.at("data_offsets").get<std::vector<uint64_t>>();
+      const auto off = integers("data_offsets", false).get<std::vector<uint64_t>>();
       if (off.size() != 2) fail("data_offsets must be [begin, end]");
       const int width = storage_width(info.dtype);
       if (width == 0)
         fail("unknown dtype '{}' (safetensors dtypes loftlab converts: {})", info.dtype,
              dtype_names());
-      uint64_t count = 1;
-      for (auto d : info.shape) {
-        if (d < 0 || d > (int64_t(1) << 40)) fail("bad dimension {} in shape", d);
-        count *= static_cast<uint64_t>(d);
-      }
+      const auto elements = element_count(info.shape);
+      if (!elements.ok)
+        fail("shape [{}] has a negative dimension or more elements than any file holds",
+             fmt::join(info.shape, ", "));
+      const uint64_t count = elements.n;
+      if (count > (bytes.size() - data_start_) / static_cast<uint64_t>(width))
+        fail("shape [{}] of {} needs {} bytes, more than the file's {} data bytes",
+             fmt::join(info.shape, ", "), info.dtype, fmt::format("{} x {}", count, width),
+             bytes.size() - data_start_);
       if (off[0] > off[1] || off[1] > bytes.size() - data_start_)
         fail("data_offsets [{}, {}] lie outside the {} data bytes (truncated file?)", off[0],
              off[1], bytes.size() - data_start_);
@@ -146,20 +162,11 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<RawT
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // keep the data 8-byte aligned
-  const auto tmp = std::filesystem::path(path.string() + ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail("cannot create {}", tmp.string());
-    const uint64_t n = text.size();
-    out.write(reinterpret_cast<const char*>(&n), 8);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const auto& t : tensors)
-      out.write(reinterpret_cast<const char*>(t.bytes.data()),
-                static_cast<std::streamsize>(t.bytes.size()));
-    out.close();
-    if (!out) fail("write error on {}", tmp.string());
-  }
-  std::filesystem::rename(tmp, path);
+  AtomicFile out(path);
+  out.write_value(uint64_t{text.size()});
+  out.write(text);
+  for (const auto& t : tensors) out.write(t.bytes.data(), t.bytes.size());
+  out.commit();
 }
 
 void write_safetensors(const std::filesystem::path& path,

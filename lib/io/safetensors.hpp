@@ -50,7 +50,7 @@ struct RawTensor {
   std::vector<std::byte> bytes;
 };
 
-// Writes a safetensors file (to a temporary name, then renamed into place).
+// Writes a safetensors file atomically (common/files.hpp: a temporary name, then rename).
 void write_safetensors(const std::filesystem::path& path, const std::vector<RawTensor>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 // float32 matrices (2-D) under their names.

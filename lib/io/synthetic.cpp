@@ -15,6 +15,10 @@
 namespace loft::io {
 namespace {
 
+// Bounds on what a spec may ask for: a tensor of at most 2^30 floats (4 GB), 10^5 tensors.
+constexpr int64_t kMaxElements = int64_t(1) << 30;
+constexpr int64_t kMaxCount = 100'000;
+
 const std::map<std::string, std::string> kCommonDefaults = {
     {"shape", "256x256"}, {"count", "4"}, {"seed", "0"}, {"std", "0.02"}};
 
@@ -122,11 +126,17 @@ Options parse(std::string_view spec) {
     fail("synthetic:{}: shape={} must be ROWSxCOLS, e.g. 256x512", spec, shape);
   o.rows = to_count("shape", shape.substr(0, x), spec);
   o.cols = to_count("shape", shape.substr(x + 1), spec);
+  if (o.rows * o.cols > kMaxElements)
+    fail("synthetic:{}: shape={} has {} elements, more than the {} a synthetic tensor may have",
+         spec, shape, o.rows * o.cols, kMaxElements);
   o.count = to_count("count", o.values["count"], spec);
-  const double seed = to_number("seed", o.values["seed"], spec);
-  if (seed < 0 || seed != std::floor(seed))
-    fail("synthetic:{}: seed={} must be a non-negative integer", spec, o.values["seed"]);
-  o.seed = static_cast<uint64_t>(seed);
+  if (o.count > kMaxCount)
+    fail("synthetic:{}: count={} is more than the {} tensors a synthetic source may have", spec,
+         o.values["count"], kMaxCount);
+  const std::string& seed = o.values["seed"];
+  const auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), o.seed);
+  if (ec != std::errc() || end != seed.data() + seed.size())
+    fail("synthetic:{}: seed={} must be an integer in 0..{}", spec, seed, UINT64_MAX);
   o.std = to_number("std", o.values["std"], spec);
   if (o.std <= 0) fail("synthetic:{}: std={} must be positive", spec, o.values["std"]);
   if (o.values.count("df")) {

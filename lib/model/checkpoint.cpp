@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 
 namespace loft::model {
 
@@ -18,8 +19,8 @@ std::vector<int32_t> config_ints(const LlamaConfig& c) {
 }
 
 template <typename X>
-void put(std::ofstream& out, const X& x) {
-  out.write(reinterpret_cast<const char*>(&x), sizeof(X));
+void put(AtomicFile& out, const X& x) {
+  out.write_value(x);
 }
 template <typename X>
 X get(std::ifstream& in, const std::filesystem::path& path) {
@@ -28,8 +29,8 @@ X get(std::ifstream& in, const std::filesystem::path& path) {
     fail("training state {}: truncated file", path.string());
   return x;
 }
-void put_mat(std::ofstream& out, const Mat<float>& m) {
-  out.write(reinterpret_cast<const char*>(m.data()), static_cast<std::streamsize>(m.size() * 4));
+void put_mat(AtomicFile& out, const Mat<float>& m) {
+  out.write(m.data(), static_cast<size_t>(m.size()) * 4);
 }
 void get_mat(std::ifstream& in, Mat<float>& m, const std::filesystem::path& path) {
   if (!in.read(reinterpret_cast<char*>(m.data()), static_cast<std::streamsize>(m.size() * 4)))
@@ -39,10 +40,8 @@ void get_mat(std::ifstream& in, Mat<float>& m, const std::filesystem::path& path
 }  // namespace
 
 void save_training_state(const std::filesystem::path& path, Llama<float>& m, const AdamW& opt) {
-  const auto tmp = std::filesystem::path(path.string() + ".tmp");
   {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail("cannot create {}", tmp.string());
+    AtomicFile out(path);
     out.write(kMagic, sizeof kMagic);
     for (int32_t v : config_ints(m.cfg)) put(out, v);
     put(out, int32_t(opt.t));
@@ -50,20 +49,19 @@ void save_training_state(const std::filesystem::path& path, Llama<float>& m, con
     for (size_t i = 0; i < opt.params.size(); ++i) {
       const auto& p = *opt.params[i];
       put(out, int32_t(p.name.size()));
-      out.write(p.name.data(), static_cast<std::streamsize>(p.name.size()));
+      out.write(p.name);
       put(out, int64_t(p.value.rows()));
       put(out, int64_t(p.value.cols()));
       put_mat(out, p.value);
       put_mat(out, opt.m[i]);
       put_mat(out, opt.v[i]);
     }
-    out.flush();
-    if (!out) fail("cannot write {} (disk full?)", tmp.string());
+    out.commit();
   }
-  std::filesystem::rename(tmp, path);
 }
 
 void load_training_state(const std::filesystem::path& path, Llama<float>& m, AdamW& opt) {
+  require_regular_file(path, "training state");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("cannot open training state {}", path.string());
   char magic[8];
@@ -78,13 +76,18 @@ void load_training_state(const std::filesystem::path& path, Llama<float>& m, Ada
           path.string(), got, want);
   }
   const int32_t step = get<int32_t>(in, path);
+  if (step < 0) fail("training state {}: step {} is negative", path.string(), step);
   const int32_t n = get<int32_t>(in, path);
   if (n != static_cast<int32_t>(opt.params.size()))
     fail("training state {}: {} tensors, the model trains {}", path.string(), n, opt.params.size());
   for (int32_t i = 0; i < n; ++i) {
     auto& p = *opt.params[i];
-    std::string name(get<int32_t>(in, path), '\0');
-    in.read(name.data(), static_cast<std::streamsize>(name.size()));
+    const int32_t len = get<int32_t>(in, path);
+    if (len < 0 || static_cast<size_t>(len) > p.name.size() + 1024)
+      fail("training state {}: tensor {} has a name of {} bytes (expected '{}')", path.string(), i,
+           len, p.name);
+    std::string name(static_cast<size_t>(len), '\0');
+    if (!in.read(name.data(), len)) fail("training state {}: truncated file", path.string());
     const auto rows = get<int64_t>(in, path), cols = get<int64_t>(in, path);
     if (name != p.name || rows != p.value.rows() || cols != p.value.cols())
       fail("training state {}: tensor {} is '{}' {}x{}, expected '{}' {}x{}", path.string(), i,

@@ -1,7 +1,13 @@
 // Loading a Llama from a checkpoint source (kept apart so the model core links without io).
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <map>
 #include <set>
 
 #include "common/error.hpp"
+#include "io/dtype.hpp"
+#include "io/llama2c.hpp"
 #include "model/llama.hpp"
 
 namespace loft::model {
@@ -11,10 +17,25 @@ Llama<float> load_llama(const io::TensorSource& src) {
   if (!cfg)
     fail("model source '{}' has no Llama config (valid: llama2c:FILE, hf:DIR, pretrained:NAME)",
          src.describe());
-  std::set<std::string> names;
-  for (const auto& t : src.list()) names.insert(t.name);
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& t : src.list()) shapes[t.name] = t.shape;
   LlamaConfig c = *cfg;
-  if (names.count("lm_head.weight")) c.tied_embeddings = false;
+  if (shapes.count("lm_head.weight")) c.tied_embeddings = false;
+  // Every tensor the config implies must be in the checkpoint, with its shape, before anything
+  // is allocated: a config that claims more (num_hidden_layers: 1000000) than the files hold
+  // fails here instead of allocating it.
+  validate(c);
+  for (const auto& e : io::llama2c_layout(c)) {
+    const auto it = shapes.find(e.name);
+    if (it == shapes.end())
+      fail("model source '{}' has no tensor '{}' (its config implies it: {} layers, dim {})",
+           src.describe(), e.name, c.n_layers, c.dim);
+    if (io::element_count(it->second).n != io::element_count(e.shape).n)
+      fail("model source '{}': tensor '{}' has shape [{}], the config implies [{}]", src.describe(),
+           e.name, fmt::join(it->second, ", "), fmt::join(e.shape, ", "));
+  }
+  std::set<std::string> names;
+  for (const auto& [name, shape] : shapes) names.insert(name);
   Llama<float> m = make_llama<float>(c);
   for (auto* p : m.params()) {
     if (!names.count(p->name))

@@ -6,11 +6,11 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
-#include <fstream>
 #include <map>
 #include <sstream>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 
 namespace po = boost::program_options;
 
@@ -18,6 +18,7 @@ namespace loft::sweep {
 namespace {
 
 constexpr std::string_view kGrid = "grid";
+constexpr size_t kMaxConfigBytes = size_t(1) << 24;  // 16 MB of INI is no hand-written config
 
 std::string trim(std::string_view s) {
   const auto* ws = " \t\r\n";
@@ -169,10 +170,8 @@ Config parse_config(std::string_view text, const std::string& origin,
 }
 
 Config read_config(const std::filesystem::path& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path);
-  if (!in) fail("cannot read sweep config '{}' (no such file, or not readable)", path.string());
   std::stringstream text;
-  text << in.rdbuf();
+  text << read_regular_file(path, "sweep config", kMaxConfigBytes);
   auto with_name = overrides;
   // A config without a name runs as its file's stem: sweeps/quick.ini -> results/quick/.
   if (key_lines(text.str()).count("name") == 0)

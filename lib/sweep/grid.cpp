@@ -7,16 +7,53 @@
 #include "common/error.hpp"
 
 namespace loft::sweep {
-namespace {
 
-std::string describe_raw(const RawPoint& raw, const Config& config) {
-  std::string out;
-  for (const auto& s : config.grid)
-    out += fmt::format("{}{}={}", out.empty() ? "" : " ", s.key, raw.at(s.key));
-  return out;
+// Everything point(i) needs to rebuild a combination's parameters.
+struct Expansion::Grid {
+  std::string path;
+  std::string experiment;
+  RawPoint base;
+  std::vector<std::string> keys;  // the grid axes, in file order
+  std::vector<std::vector<std::string>> axes;
+  Normalise normalise;
+
+  // The odometer at `combination`: axis 0 turns fastest.
+  RawPoint raw(uint64_t combination) const {
+    RawPoint r = base;
+    for (size_t a = 0; a < axes.size(); ++a) {
+      r[keys[a]] = axes[a][combination % axes[a].size()];
+      combination /= axes[a].size();
+    }
+    return r;
+  }
+
+  std::string describe_raw(const RawPoint& raw) const {
+    std::string out;
+    for (const auto& k : keys) out += fmt::format("{}{}={}", out.empty() ? "" : " ", k, raw.at(k));
+    return out;
+  }
+
+  Params params(uint64_t combination) const {
+    const RawPoint r = raw(combination);
+    Params p;
+    try {
+      p = normalise(r);
+    } catch (const Error& e) {
+      fail("{}: {}{}", path, e.what(),
+           axes.empty() ? "" : fmt::format(" (in grid point {})", describe_raw(r)));
+    }
+    p["experiment"] = experiment;
+    return p;
+  }
+};
+
+std::string Expansion::id(size_t i) const {
+  return fmt::format("{:012x}", entries_.at(i).id);
 }
 
-}  // namespace
+Point Expansion::point(size_t i) const {
+  return {id(i), grid_->params(entries_.at(i).combination)};
+}
 
 Expansion expand(const Config& config, const std::vector<KeyDefault>& keys,
                  const Normalise& normalise) {
@@ -24,44 +61,59 @@ Expansion expand(const Config& config, const std::vector<KeyDefault>& keys,
   for (const auto& k : keys) names.push_back(k.name);
   check_keys(config, names);
 
-  RawPoint base;
+  auto grid = std::make_shared<Expansion::Grid>();
+  grid->path = config.path;
+  grid->experiment = config.experiment;
+  grid->normalise = normalise;
   for (const auto& k : keys)
-    if (!k.default_value.empty()) base[k.name] = k.default_value;
-  for (const auto& s : config.fixed) base[s.key] = s.value;
-  std::vector<std::vector<std::string>> axes;
+    if (!k.default_value.empty()) grid->base[k.name] = k.default_value;
+  for (const auto& s : config.fixed) grid->base[s.key] = s.value;
+  uint64_t total = 1;
+  std::string sizes;
   for (const auto& s : config.grid) {
-    axes.push_back(split_values(s));
-    base[s.key] = axes.back().front();
+    grid->keys.push_back(s.key);
+    grid->axes.push_back(split_values(s));
+    grid->base[s.key] = grid->axes.back().front();
+    const uint64_t n = grid->axes.back().size();
+    sizes += fmt::format("{}{} {}", sizes.empty() ? "" : " x ", n, s.key);
+    total = total > kMaxCombinations ? total : total * n;  // saturates: no overflow
   }
   for (const auto& k : keys)
-    if (!base.count(k.name))
+    if (!grid->base.count(k.name))
       fail("{}: required key '{}' is missing (set it at the top level or in [grid])", config.path,
            k.name);
+  if (total > kMaxCombinations)
+    fail(
+        "{}: the grid has more than {} combinations ({}), the most one sweep expands; split it "
+        "into several sweeps (e.g. one per value of an axis, with --set grid.KEY=VALUE)",
+        config.path, kMaxCombinations, sizes);
 
   Expansion out;
-  std::map<std::string, Point> by_id;
-  std::vector<size_t> at(axes.size(), 0);  // odometer over the axes
-  while (true) {
-    RawPoint raw = base;
-    for (size_t a = 0; a < axes.size(); ++a) raw[config.grid[a].key] = axes[a][at[a]];
-    Params p;
-    try {
-      p = normalise(raw);
-    } catch (const Error& e) {
-      fail("{}: {}{}", config.path, e.what(),
-           axes.empty() ? "" : fmt::format(" (in grid point {})", describe_raw(raw, config)));
+  out.combinations = total;
+  out.entries_.reserve(total);
+  for (uint64_t c = 0; c < total; ++c) out.entries_.push_back({point_hash(grid->params(c)), c});
+  std::sort(out.entries_.begin(), out.entries_.end(), [](const auto& a, const auto& b) {
+    return a.id != b.id ? a.id < b.id : a.combination < b.combination;
+  });
+  // Collapse: combinations with one id must be one point (the same parameters); two different
+  // points with one id would be a hash collision, which must not pass silently.
+  auto& e = out.entries_;
+  size_t kept = 0;
+  for (size_t i = 0; i < e.size();) {
+    size_t j = i + 1;
+    if (j < e.size() && e[j].id == e[i].id) {
+      const Params p = grid->params(e[i].combination);
+      for (; j < e.size() && e[j].id == e[i].id; ++j)
+        if (const Params q = grid->params(e[j].combination); q != p)
+          fail("point id collision: {:012x} for '{}' and '{}' (report this)", e[i].id, describe(p),
+               describe(q));
     }
-    p["experiment"] = config.experiment;
-    auto id = point_id(p);
-    if (auto [it, fresh] = by_id.try_emplace(id, Point{id, p}); !fresh && it->second.params != p)
-      fail("point id collision: {} for '{}' and '{}' (report this)", id, describe(p),
-           describe(it->second.params));
-    ++out.combinations;
-    size_t a = 0;
-    while (a < axes.size() && ++at[a] == axes[a].size()) at[a++] = 0;
-    if (a == axes.size()) break;
+    e[kept++] = e[i];
+    i = j;
   }
-  for (auto& [id, point] : by_id) out.points.push_back(std::move(point));
+  e.resize(kept);
+  e.shrink_to_fit();
+  out.grid_ = std::move(grid);
   return out;
 }
 

@@ -4,6 +4,8 @@
 
 #include <type_traits>
 
+#include "common/error.hpp"
+
 namespace loft::sweep {
 
 std::string canonical(const Value& v) {
@@ -42,8 +44,19 @@ uint64_t fnv1a64(std::string_view bytes) {
   return h;
 }
 
+uint64_t point_hash(const Params& params) {
+  return fnv1a64(canonical(params)) >> 16;
+}
+
 std::string point_id(const Params& params) {
-  return fmt::format("{:012x}", fnv1a64(canonical(params)) >> 16);
+  return fmt::format("{:012x}", point_hash(params));
+}
+
+void check_point_id(const std::string& id, const Params& params) {
+  const std::string want = point_id(params);
+  if (id != want)
+    fail("point '{}' has the parameters of point '{}' ({}); the file was renamed or edited", id,
+         want, describe(params));
 }
 
 std::string describe(const Params& params) {

@@ -26,7 +26,11 @@ std::string canonical(const Value& v);
 std::string canonical(const Params& params);
 
 uint64_t fnv1a64(std::string_view bytes);
+uint64_t point_hash(const Params& params);   // the id's 48 bits: fnv1a64(canonical) >> 16
 std::string point_id(const Params& params);  // 12 lowercase hex digits
+// Throws unless id is point_id(params): a stored point whose parameters were edited, or that was
+// copied under another point's name, is not that point.
+void check_point_id(const std::string& id, const Params& params);
 
 // "method=loftq quant=nf2 rank=8 ..." for listings.
 std::string describe(const Params& params);

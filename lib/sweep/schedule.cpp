@@ -116,15 +116,21 @@ std::vector<size_t> shard_indices(size_t n_points, Shard shard) {
 
 RunReport run_points(const std::vector<Point>& points, const RunOptions& options,
                      const Hooks& hooks) {
+  return run_points(PointList{points.size(), [&](size_t i) { return points[i].id; },
+                              [&](size_t i) { return points[i]; }},
+                    options, hooks);
+}
+
+RunReport run_points(const PointList& points, const RunOptions& options, const Hooks& hooks) {
   const auto t0 = Clock::now();
   RunReport report;
-  report.selected = points.size();
-  std::vector<const Point*> todo;
-  for (const auto& p : points) {
-    if (hooks.is_complete(p))
+  report.selected = points.size;
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < points.size; ++i) {
+    if (hooks.is_complete(points.id(i)))
       ++report.skipped;
     else
-      todo.push_back(&p);
+      todo.push_back(i);
   }
   const int jobs = std::max(1, std::min<int>(options.jobs, static_cast<int>(todo.size())));
   const int all_threads = options.threads > 0 ? options.threads : omp_get_max_threads();
@@ -143,12 +149,13 @@ RunReport run_points(const std::vector<Point>& points, const RunOptions& options
         std::lock_guard lock(mu);
         if (fatal) return;
       }
-      const Point& p = *todo[i];
+      Point p{points.id(todo[i]), {}};
       PointContext ctx = base;
       ctx.progress = [&](double f, const std::string& s) { progress.update(p.id, f, s); };
       const auto tp = Clock::now();
       results::Record r;
       try {
+        p = points.point(todo[i]);
         progress.update(p.id, 0, "");
         r = hooks.run(p, ctx);
         r.params = p.params;  // the point's identity is the sweep's, whatever run returned

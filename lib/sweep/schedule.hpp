@@ -30,8 +30,16 @@ struct PointContext {
   std::function<void(double, const std::string&)> progress;  // fraction of this point, status
 };
 
+// The points to run, by position: ids are cheap, a point's parameters are made only when it runs,
+// so a large sweep is never held in memory at once (grid.hpp's Expansion provides both).
+struct PointList {
+  size_t size = 0;
+  std::function<std::string(size_t)> id;
+  std::function<Point(size_t)> point;
+};
+
 struct Hooks {
-  std::function<bool(const Point&)> is_complete;  // resume: skip when true
+  std::function<bool(const std::string& id)> is_complete;  // resume: skip when true
   std::function<results::Record(const Point&, const PointContext&)> run;
   // Stores a finished point, complete or failed. Called from pool threads, one call per point.
   std::function<void(const Point&, const results::Record&)> store;
@@ -61,6 +69,7 @@ struct RunReport {
 // "failed" (message in Record::error), stored like any other, and listed in the report; it is
 // never stored as complete. An exception out of hooks.store is fatal (rethrown after the pool
 // drains), since the results folder itself is then in doubt.
+RunReport run_points(const PointList& points, const RunOptions& options, const Hooks& hooks);
 RunReport run_points(const std::vector<Point>& points, const RunOptions& options,
                      const Hooks& hooks);
 

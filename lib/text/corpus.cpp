@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "common/rng.hpp"
 
 namespace loft::text {
@@ -35,6 +36,7 @@ std::string under_root(const char* path) {
 }
 
 std::string read_file(const fs::path& p) {
+  require_regular_file(p, "corpus file");
   std::ifstream in(p, std::ios::binary);
   if (!in) fail("cannot read {}", p.string());
   std::ostringstream s;
@@ -43,6 +45,7 @@ std::string read_file(const fs::path& p) {
 }
 
 std::string gunzip(const fs::path& p) {
+  require_regular_file(p, "corpus file");
   gzFile f = gzopen(p.c_str(), "rb");
   if (!f) fail("cannot open {}", p.string());
   std::string out;

@@ -2,16 +2,19 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <queue>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 
 namespace loft::text {
 namespace {
 
-constexpr int kByteFallback = 3;  // id of <0x00>
+constexpr int kByteFallback = 3;                // id of <0x00>
+constexpr size_t kMaxTokens = size_t(1) << 22;  // Llama 3 has 128256
 
 // The raw byte a "<0xHH>" piece stands for, or -1.
 int byte_piece(const std::string& p) {
@@ -30,6 +33,7 @@ int byte_piece(const std::string& p) {
 
 Llama2cTokenizer::Llama2cTokenizer(const std::filesystem::path& path)
     : spec_("llama2c:" + path.string()) {
+  require_regular_file(path, "tokenizer file");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("cannot open tokenizer file {}", path.string());
   int32_t max_len = 0;
@@ -42,6 +46,11 @@ Llama2cTokenizer::Llama2cTokenizer(const std::filesystem::path& path)
       if (in.gcount() == 0) break;  // clean end of file
       fail("{}: truncated in the score of token {}", path.string(), pieces_.size());
     }
+    if (!std::isfinite(score))
+      fail("{}: token {} has score {} (scores order the merges; they must be finite)",
+           path.string(), pieces_.size(), score);
+    if (pieces_.size() == kMaxTokens)
+      fail("{}: more than {} tokens; not a llama2.c tokenizer", path.string(), kMaxTokens);
     int32_t len = 0;
     if (!in.read(reinterpret_cast<char*>(&len), 4))
       fail("{}: truncated in the length of token {}", path.string(), pieces_.size());

@@ -9,10 +9,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cli_support import point_id
+
 BIN = os.environ.get("LOFTLAB_BIN") or str(
     Path(__file__).resolve().parents[2] / "build" / "loftlab")
 
 TENSORS = ["model.layers.0.self_attn.q_proj.weight", "model.layers.1.mlp.down_proj.weight"]
+
+# Three points; a point's id is the hash of its parameters (cli_support.point_id), which merge
+# checks. QLORA, LOFTQ5, LOFTQ1 name them; rows come sorted by id.
+BASE = dict(experiment="residual", quant="nf4", rank=np.int64(8), seed=np.int64(0))
+PARAMS = {"qlora": {**BASE, "method": "qlora"},
+          "loftq5": {**BASE, "method": "loftq", "steps": np.int64(5)},
+          "loftq1": {**BASE, "method": "loftq", "steps": np.int64(1), "rank": np.int64(16)}}
+ID = {k: point_id(v) for k, v in PARAMS.items()}
+BY_ID = sorted(ID, key=ID.get)  # the point names in id order
 
 
 def run(*args, ok=True):
@@ -50,12 +61,10 @@ def write_point(d: Path, pid: str, params: dict, metrics: dict, steps: int):
 @pytest.fixture
 def results(tmp_path):
     d = tmp_path / "results" / "t"
-    base = dict(experiment="residual", quant="nf4", rank=np.int64(8), seed=np.int64(0))
-    write_point(d, "0000000000aa", {**base, "method": "qlora"}, dict(mean_residual_rel=0.3), 0)
-    write_point(d, "0000000000bb", {**base, "method": "loftq", "steps": np.int64(5)},
+    write_point(d, ID["qlora"], PARAMS["qlora"], dict(mean_residual_rel=0.3), 0)
+    write_point(d, ID["loftq5"], PARAMS["loftq5"],
                 dict(mean_residual_rel=0.1, err_reduction_fro=0.5), 5)
-    write_point(d, "0000000000cc", {**base, "method": "loftq", "steps": np.int64(1),
-                                    "rank": np.int64(16)},
+    write_point(d, ID["loftq1"], PARAMS["loftq1"],
                 dict(mean_residual_rel=0.2, err_reduction_fro=0.25), 1)
     (d / "config.ini").write_text("name = t\n[grid]\nmethod = qlora, loftq\n")
     return d
@@ -80,19 +89,22 @@ def test_merge_builds_results_and_a_pandas_summary(results):
     assert "merged 3 points" in p.stdout
     r = results / "results.h5"
     with h5py.File(r, "r") as f:
-        assert sorted(f["points"]) == ["0000000000aa", "0000000000bb", "0000000000cc"]
+        assert sorted(f["points"]) == sorted(ID.values())
         assert f.attrs["config"] == "name = t\n[grid]\nmethod = qlora, loftq\n"
         assert isinstance(f.attrs["created"], str)
-        assert f[f"points/0000000000bb/layers/{TENSORS[1]}/residual_fro"].shape == (6,)
+        assert f[f"points/{ID['loftq5']}/layers/{TENSORS[1]}/residual_fro"].shape == (6,)
         df = pd.DataFrame(f["summary"][:])
     df = df.apply(lambda c: c.str.decode("utf-8") if c.dtype == object else c)
     assert list(df.columns) == ["id", "status", "experiment", "method", "quant", "rank", "seed",
                                 "steps", "err_reduction_fro", "mean_residual_rel"]
-    assert list(df["method"]) == ["qlora", "loftq", "loftq"]
-    assert df["rank"].dtype == np.int64 and list(df["rank"]) == [8, 8, 16]
-    assert np.isnan(df["steps"][0]) and list(df["steps"][1:]) == [5.0, 1.0]
-    assert np.isnan(df["err_reduction_fro"][0])
-    assert not any(n.startswith(".") for n in os.listdir(results))  # no temporary left
+    assert list(df["id"]) == [ID[k] for k in BY_ID]
+    assert list(df["method"]) == [PARAMS[k]["method"] for k in BY_ID]
+    assert df["rank"].dtype == np.int64 and list(df["rank"]) == [PARAMS[k]["rank"] for k in BY_ID]
+    q = BY_ID.index("qlora")
+    assert np.isnan(df["steps"][q]) and np.isnan(df["err_reduction_fro"][q])
+    assert [df["steps"][BY_ID.index(k)] for k in ("loftq5", "loftq1")] == [5.0, 1.0]
+    # no temporary left (the lock file merge takes stays, as a sweep's does)
+    assert not any(n.startswith(".") and n != ".sweep.lock" for n in os.listdir(results))
 
 
 def test_merge_is_idempotent(results):
@@ -107,24 +119,24 @@ def test_inspect_table_where_sort(results):
     assert out[0].split() == ["id", "status", "experiment", "method", "quant", "rank", "seed",
                               "steps", "err_reduction_fro", "mean_residual_rel"]
     assert len(out) == 4
-    assert out[1].split()[7] == "-"  # qlora has no steps
+    assert out[1 + BY_ID.index("qlora")].split()[7] == "-"  # qlora has no steps
     # Columns line up: every row is as long as the header (last column is numeric).
     assert len({len(line) for line in out}) == 1
 
     out = run("inspect", results, "--where", "method=loftq", "--sort", "mean_residual_rel").stdout
     rows = [line.split()[0] for line in out.splitlines()[1:-1]]
-    assert rows == ["0000000000bb", "0000000000cc"]
+    assert rows == [ID["loftq5"], ID["loftq1"]]
     assert "(2 of 3 points)" in out
     out = run("inspect", results, "--sort", "err_reduction_fro", "--desc").stdout
     assert [line.split()[0] for line in out.splitlines()[1:]] == [
-        "0000000000bb", "0000000000cc", "0000000000aa"]
+        ID["loftq5"], ID["loftq1"], ID["qlora"]]
     run("merge", results)
     assert run("inspect", results / "results.h5").stdout == run("inspect", results).stdout
 
 
 def test_inspect_point(results):
-    out = run("inspect", results, "--point", "0000000000bb").stdout
-    assert "point 0000000000bb" in out and "status   complete" in out
+    out = run("inspect", results, "--point", ID["loftq5"]).stdout
+    assert f"point {ID['loftq5']}" in out and "status   complete" in out
     assert "steps" in out and "err_reduction_fro" in out
     for t in TENSORS:
         assert t in out
@@ -136,7 +148,7 @@ def test_errors_name_what_is_wrong(results, tmp_path):
     p = run("inspect", tmp_path / "nope", ok=False)
     assert p.returncode == 1 and "nope: no such file or folder" in p.stderr
     p = run("inspect", results, "--point", "123", ok=False)
-    assert p.returncode == 1 and "no point '123'" in p.stderr and "0000000000aa" in p.stderr
+    assert p.returncode == 1 and "no point '123'" in p.stderr and ID["qlora"] in p.stderr
     p = run("inspect", results, "--where", "bits=4", ok=False)
     assert p.returncode == 1 and "unknown column 'bits'" in p.stderr and "method" in p.stderr
     p = run("inspect", results, "--sort", "bogus", ok=False)

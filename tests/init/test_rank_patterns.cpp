@@ -90,3 +90,12 @@ TEST_CASE("per-tensor ranks and rule errors", "[init]") {
   CHECK_THROWS_WITH(parse_quant_rules("=nf4"), Catch::Contains("GLOB=VALUE"));
   CHECK_THROWS_WITH(parse_rank_rules("*=0"), Catch::Contains("*=0"));
 }
+
+TEST_CASE("only a bare value is a single value; one rule with a glob is a rule", "[init]") {
+  CHECK(parse_rank_rules("5").single()->fixed == 5);
+  CHECK(parse_rank_rules(" * = 5 ").single()->fixed == 5);
+  CHECK(parse_rank_rules("synthetic.0.weight=5").single() == nullptr);
+  CHECK(parse_rank_rules("a=5; 4").single() == nullptr);
+  CHECK(parse_quant_rules("nf2").single()->bits == 2);
+  CHECK(parse_quant_rules("*proj*=nf2").single() == nullptr);
+}

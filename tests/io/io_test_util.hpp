@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "io/source.hpp"
 
 namespace loft::test {
 
@@ -52,6 +53,20 @@ void append_le(std::string& s, T v) {
   char b[sizeof(T)];
   std::memcpy(b, &v, sizeof(T));
   s.append(b, sizeof(T));
+}
+
+// A tiny valid Llama config (GQA, two layers) for checkpoint round trips.
+inline io::LlamaConfig tiny_config(bool tied) {
+  io::LlamaConfig c;
+  c.dim = 8;
+  c.hidden_dim = 12;
+  c.n_layers = 2;
+  c.n_heads = 2;
+  c.n_kv_heads = 1;
+  c.vocab_size = 10;
+  c.seq_len = 6;
+  c.tied_embeddings = tied;
+  return c;
 }
 
 // The message of the loft::Error that f throws, or "(no error)".

@@ -20,6 +20,7 @@
 using namespace loft;
 namespace fs = std::filesystem;
 using loft::test::TempDir;
+using loft::test::tiny_config;
 using loft::test::write_bytes;
 
 namespace {
@@ -28,19 +29,6 @@ Matrix ramp(int64_t r, int64_t c, float scale) {
   Matrix m(r, c);
   for (int64_t i = 0; i < m.size(); ++i) m.data()[i] = scale * std::cos(float(i) * 0.37f);
   return m;
-}
-
-io::LlamaConfig tiny_config(bool tied) {
-  io::LlamaConfig c;
-  c.dim = 8;
-  c.hidden_dim = 12;
-  c.n_layers = 2;
-  c.n_heads = 2;
-  c.n_kv_heads = 1;
-  c.vocab_size = 10;
-  c.seq_len = 6;
-  c.tied_embeddings = tied;
-  return c;
 }
 
 }  // namespace

@@ -60,3 +60,20 @@ TEST_CASE("a lock whose holder was killed does not block the next sweep") {
   SweepLock next(dir.path);
   REQUIRE(next.file() == SweepLock::lock_file(dir.path));
 }
+
+TEST_CASE("a merge and a sweep exclude each other, and neither runs beside a shard") {
+  ScratchDir dir;
+  {
+    SweepLock merging = SweepLock::whole_folder(dir.path, "merge");
+    REQUIRE_THROWS_WITH(SweepLock::whole_folder(dir.path, "sweep"),
+                        Contains("in use") && Contains("loftlab merge"));
+    REQUIRE_THROWS_WITH(SweepLock::shard(dir.path, 0, 2),
+                        Contains("a merge is running") && Contains("loftlab merge, pid"));
+  }
+  {
+    SweepLock shard = SweepLock::shard(dir.path, 1, 2);
+    REQUIRE_THROWS_WITH(SweepLock::whole_folder(dir.path, "merge"), Contains("shard 1-of-2"));
+    SweepLock other = SweepLock::shard(dir.path, 0, 2);  // shards run side by side
+  }
+  SweepLock free = SweepLock::whole_folder(dir.path, "merge");
+}

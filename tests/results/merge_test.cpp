@@ -167,8 +167,8 @@ TEST_CASE("merge errors name the folder or file at fault") {
   REQUIRE_THROWS_WITH(merge(dir.path), Contains("no points/ subfolder"));
   write_point(dir.path, "a", sample_record("qlora", 0), {});
   fs::copy_file(point_path(dir.path, "a"), point_path(dir.path, "z"));
-  REQUIRE_THROWS_WITH(merge(dir.path),
-                      Contains("z.h5") && Contains("named for point 'z' but holds point 'a'"));
+  REQUIRE_THROWS_WITH(merge(dir.path), Contains("z.h5") && Contains("holds 'a' under /points") &&
+                                           Contains("not exactly the group 'z'"));
   fs::remove(point_path(dir.path, "z"));
   std::ofstream(point_path(dir.path, "broken")) << "truncated";
   REQUIRE_THROWS_WITH(merge(dir.path), Contains("broken.h5"));

@@ -29,7 +29,7 @@ Params toy_normalise(const RawPoint& raw) {
 
 std::vector<std::string> ids(const Expansion& e) {
   std::vector<std::string> out;
-  for (const auto& p : e.points) out.push_back(p.id);
+  for (size_t i = 0; i < e.size(); ++i) out.push_back(e.id(i));
   return out;
 }
 
@@ -71,10 +71,11 @@ TEST_CASE("the grid is crossed, normalised, collapsed and sorted by id", "[grid]
       "g.ini");
   const auto e = expand(c, kKeys, toy_normalise);
   CHECK(e.combinations == 12);
-  CHECK(e.points.size() == 2 + 2 * 3);  // qlora ignores steps: 2 points, not 6
+  CHECK(e.size() == 2 + 2 * 3);  // qlora ignores steps: 2 points, not 6
   const auto sorted = ids(e);
   CHECK(std::is_sorted(sorted.begin(), sorted.end()));
-  for (const auto& p : e.points) {
+  for (size_t i = 0; i < e.size(); ++i) {
+    const Point p = e.point(i);
     CHECK(std::get<std::string>(p.params.at("experiment")) == "toy");
     CHECK(p.id == point_id(p.params));
     CHECK(std::get<int64_t>(p.params.at("seed")) == 0);  // the default
@@ -131,6 +132,42 @@ TEST_CASE("a config without a grid is one point", "[grid]") {
   const auto e =
       expand(parse_config("name=g\nexperiment=toy\nsource=s\n", "g.ini"), kKeys, toy_normalise);
   CHECK(e.combinations == 1);
-  REQUIRE(e.points.size() == 1);
-  CHECK(std::get<int64_t>(e.points[0].params.at("rank")) == 8);
+  REQUIRE(e.size() == 1);
+  CHECK(std::get<int64_t>(e.point(0).params.at("rank")) == 8);
+}
+
+TEST_CASE("a grid larger than kMaxCombinations is refused before any work", "[grid][errors]") {
+  std::string values;
+  for (int i = 1; i <= 1000; ++i) values += fmt::format("{}{}", i > 1 ? "," : "", i);
+  int calls = 0;
+  const Normalise counting = [&](const RawPoint& r) {
+    ++calls;
+    return toy_normalise(r);
+  };
+  const std::string text =
+      "name=g\nexperiment=toy\nsource=s\n[grid]\nrank=" + values + "\nseed=" + values + "\n";
+  const auto e = expand(parse_config(text, "g.ini"), kKeys, counting);  // 10^6: the bound
+  CHECK(e.size() == 1'000'000);
+  CHECK(e.combinations == 1'000'000);
+  CHECK_THROWS_WITH(expand(parse_config(text + "steps=1,2\n", "g.ini"), kKeys, counting),
+                    Contains("g.ini") && Contains("more than 1000000 combinations") &&
+                        Contains("1000 rank x 1000 seed x 2 steps"));
+  CHECK(calls == 1'000'000);  // the refused grid normalised nothing
+  // Every point is rebuilt on demand, the same as when it was expanded.
+  const Point p = e.point(123456);
+  CHECK(p.id == e.id(123456));
+  CHECK(point_id(p.params) == p.id);
+}
+
+TEST_CASE("combinations that collapse are compared, so one id is always one point", "[grid]") {
+  int calls = 0;
+  const Normalise drop_rank = [&](const RawPoint& r) {
+    ++calls;
+    return Params{{"source", r.at("source")}};  // every combination is the same point
+  };
+  const auto e =
+      expand(parse_config("name=g\nexperiment=toy\nsource=s\n[grid]\nrank=1,2,3,4\n", "g.ini"),
+             kKeys, drop_rank);
+  CHECK(e.size() == 1);
+  CHECK(e.combinations == 4);
 }

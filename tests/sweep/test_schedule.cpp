@@ -32,9 +32,9 @@ struct FakeStore {
 
   Hooks hooks(std::function<Record(const Point&, const PointContext&)> run) {
     Hooks h;
-    h.is_complete = [this](const Point& p) {
+    h.is_complete = [this](const std::string& id) {
       std::lock_guard l(mu);
-      auto it = stored.find(p.id);
+      auto it = stored.find(id);
       return it != stored.end() && it->second.status == "complete";
     };
     h.run = std::move(run);
@@ -124,7 +124,7 @@ TEST_CASE("a failing point is stored as failed with its message, never as comple
 TEST_CASE("a failure to store is fatal, not a failed point", "[schedule]") {
   const auto points = make_points(4);
   auto h = FakeStore().hooks(square);
-  h.is_complete = [](const Point&) { return false; };
+  h.is_complete = [](const std::string&) { return false; };
   h.store = [](const Point&, const Record&) { loft::fail("disk full writing 'x.h5'"); };
   CHECK_THROWS_WITH(run_points(points, {.jobs = 2}, h), Contains("disk full"));
 }

@@ -1,5 +1,8 @@
 // Tokenizers: the llama2.c tokenizer against the README's test vectors and against its own
 // reference merge loop; the byte tokenizer's ids; file errors.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <unistd.h>
 
 #include <cstring>
@@ -152,4 +155,17 @@ TEST_CASE("tokenizer: byte tokenizer ids are the bytes, BOS 256, EOS 257") {
   CHECK(tok->decode(ids) == s);
   CHECK_THROWS_WITH(tok->decode(std::vector<int>{65, 258}),
                     Catch::Contains("258") && Catch::Contains("position 1"));
+}
+
+TEST_CASE("tokenizer: non-finite scores and FIFOs are refused", "[hostile]") {
+  const auto nan = write_tokenizer("nan", {{"ab", std::nanf("")}});
+  CHECK_THROWS_WITH(text::Llama2cTokenizer(nan),
+                    Catch::Contains("token 259") && Catch::Contains("nan"));
+  fs::remove(nan);
+  const fs::path fifo = fs::temp_directory_path() / ("loftlab-tok-" + std::to_string(getpid()));
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  alarm(20);  // a blocking open would end the test here
+  CHECK_THROWS_WITH(text::open_tokenizer("llama2c:" + fifo.string()), Catch::Contains("FIFO"));
+  alarm(0);
+  fs::remove(fifo);
 }

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 
 namespace loft::results::h5 {
 namespace {
@@ -77,15 +78,34 @@ void quiet() {
   }
 }
 
-Handle create_file(const std::filesystem::path& path) {
+Handle create_in_memory(const std::filesystem::path& name) {
   quiet();
-  return Handle(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
-                fmt::format("cannot create HDF5 file {}", path.string()));
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "file access properties");
+  check(H5Pset_fapl_core(fapl, size_t(1) << 20, false), "in-memory file properties");
+  return Handle(H5Fcreate(name.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl), H5Fclose,
+                fmt::format("cannot create HDF5 file {} in memory", name.string()));
+}
+
+std::vector<char> file_image(hid_t file, std::string_view what) {
+  check(H5Fflush(file, H5F_SCOPE_GLOBAL), what);
+  const ssize_t n = H5Fget_file_image(file, nullptr, 0);
+  if (n < 0) fail_h5(what);
+  std::vector<char> image(static_cast<size_t>(n));
+  if (H5Fget_file_image(file, image.data(), image.size()) != n) fail_h5(what);
+  return image;
+}
+
+void save_image(const std::vector<char>& image, const std::filesystem::path& path,
+                void (*before_rename)(const std::filesystem::path&)) {
+  AtomicFile out(path);
+  out.write(image.data(), image.size());
+  out.commit(before_rename);
 }
 
 Handle open_file(const std::filesystem::path& path) {
   quiet();
   if (!std::filesystem::exists(path)) fail("{}: no such file", path.string());
+  require_regular_file(path, "HDF5 file");
   return Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
                 fmt::format("cannot open {} as HDF5", path.string()));
 }
@@ -175,6 +195,14 @@ Value read_attr(hid_t obj, const std::string& name, std::string_view where) {
     fail("{}: attribute '{}' is not a scalar (expected an int64, float64 or string)", where, name);
   switch (H5Tget_class(ftype)) {
     case H5T_INTEGER: {
+      // Read unsigned 64-bit values as such: HDF5 would clip one above INT64_MAX silently.
+      if (H5Tget_sign(ftype) == H5T_SGN_NONE && H5Tget_size(ftype) >= 8) {
+        uint64_t u = 0;
+        check(H5Aread(a, H5T_NATIVE_UINT64, &u), what);
+        if (u > uint64_t(INT64_MAX))
+          fail("{}: attribute '{}' = {} does not fit an int64 parameter", where, name, u);
+        return static_cast<int64_t>(u);
+      }
       int64_t v = 0;
       check(H5Aread(a, H5T_NATIVE_INT64, &v), what);
       return v;

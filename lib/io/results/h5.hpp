@@ -43,7 +43,19 @@ void check(herr_t status, std::string_view what);
 // per-thread in the thread-safe library). Cheap; every store entry point calls it.
 void quiet();
 
-Handle create_file(const std::filesystem::path& path);  // fails if it exists
+// Every file the store writes is built in memory (HDF5's core driver without a backing store)
+// and saved as one image by save_image: HDF5 itself never writes to disk. A write that fails on
+// disk (full, quota, size limit) is then an error of our own write(2), and the HDF5 file closes
+// cleanly in memory. (When HDF5 1.10 fails to flush a file on disk, H5Fclose fails and leaves the
+// file's id behind, pointing at a half-destroyed file; HDF5's atexit cleanup then closes it again
+// and crashes with SIGSEGV.) `name` only names the file in HDF5's messages.
+Handle create_in_memory(const std::filesystem::path& name);
+// The bytes of an in-memory file (flushed first).
+std::vector<char> file_image(hid_t file, std::string_view what);
+// Writes an image to `path` atomically (common/files.hpp: a temporary made with O_EXCL |
+// O_NOFOLLOW, fsync, rename); before_rename (tests) is called with the temporary path.
+void save_image(const std::vector<char>& image, const std::filesystem::path& path,
+                void (*before_rename)(const std::filesystem::path&) = nullptr);
 Handle open_file(const std::filesystem::path& path);    // read-only
 Handle create_group(hid_t parent, const std::string& name, std::string_view where);
 Handle open_group(hid_t parent, const std::string& name, std::string_view where);

@@ -2,10 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "common/version.hpp"
 #include "io/results/h5.hpp"
 #include "io/results/store.hpp"
@@ -16,24 +14,6 @@ namespace fs = std::filesystem;
 namespace loft::results {
 namespace {
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) fail("cannot read {}", p.string());
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// A point file must hold exactly the point its name says (a renamed or stray file would
-// otherwise enter the summary under the wrong id).
-void check_holds(const fs::path& file, const std::string& id) {
-  auto held = point_ids(file);
-  if (held.size() == 1 && held.front() == id) return;
-  std::string what = held.empty() ? std::string("no point") : "point '" + held.front() + "'";
-  if (held.size() > 1) what = fmt::format("{} points", held.size());
-  fail("{}: the file is named for point '{}' but holds {}", file.string(), id, what);
-}
-
 // Copies /points/<id> of one point file into `points` of the merged file.
 void copy_point(const fs::path& src, const std::string& id, hid_t points) {
   h5::Handle f = h5::open_file(src);
@@ -43,7 +23,7 @@ void copy_point(const fs::path& src, const std::string& id, hid_t points) {
 
 }  // namespace
 
-MergeResult merge(const fs::path& results_dir) {
+void check_results_folder(const fs::path& results_dir) {
   std::error_code ec;
   if (!fs::is_directory(results_dir, ec))
     fail(
@@ -55,19 +35,29 @@ MergeResult merge(const fs::path& results_dir) {
         "{} is not a results folder: it has no points/ subfolder (expected "
         "{}/points/<id>.h5 as written by loftlab sweep)",
         results_dir.string(), results_dir.string());
+}
+
+MergeResult merge(const fs::path& results_dir,
+                  const std::function<void(const StoredPoint&)>& verify) {
+  check_results_folder(results_dir);
   remove_stale_temps(results_dir);
   std::vector<std::string> ids = completed_ids(results_dir);
 
   std::vector<StoredPoint> headers;
   headers.reserve(ids.size());
   for (const auto& id : ids) {
-    check_holds(point_path(results_dir, id), id);
-    headers.push_back(read_point_header(point_path(results_dir, id), id));
+    auto c = check_point_file(results_dir, id);
+    if (c.state != PointFileCheck::State::valid)
+      fail("{} is not a valid point file: {} (remove it, or re-run the sweep that wrote it)",
+           point_path(results_dir, id).string(), c.problem);
+    if (verify) verify(c.header);
+    headers.push_back(std::move(c.header));
   }
 
   FileInfo first = ids.empty() ? FileInfo{} : read_file_info(point_path(results_dir, ids.front()));
   fs::path config = results_dir / "config.ini";
-  std::string config_text = fs::exists(config) ? read_text(config) : first.config;
+  std::string config_text =
+      fs::exists(config) ? read_regular_file(config, "config", size_t(1) << 24) : first.config;
   std::string name = !first.name.empty()
                          ? first.name
                          : fs::absolute(results_dir).lexically_normal().filename().string();
@@ -76,10 +66,10 @@ MergeResult merge(const fs::path& results_dir) {
 
   Summary summary = build_summary(headers);
   MergeResult out{results_dir / "results.h5", ids.size()};
-  fs::path tmp = detail::temp_path(out.file);
-  try {
-    h5::Handle file = h5::create_file(tmp);
-    std::string w = tmp.string();
+  std::vector<char> image;
+  {
+    h5::Handle file = h5::create_in_memory(out.file);
+    const std::string w = out.file.string();
     h5::write_attr(file, "loftlab_version", std::string(version()), w);
     h5::write_attr(file, "git_commit", std::string(git_commit()), w);
     h5::write_attr(file, "created", utc_now(), w);
@@ -90,13 +80,9 @@ MergeResult merge(const fs::path& results_dir) {
       for (const auto& id : ids) copy_point(point_path(results_dir, id), id, points);
     }
     write_summary(file, summary, w);
-    h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), "cannot flush " + w);
-    file.close("cannot close " + w);
-    detail::commit(tmp, out.file);
-  } catch (...) {
-    fs::remove(tmp, ec);
-    throw;
+    image = h5::file_image(file, "cannot build " + w);
   }
+  h5::save_image(image, out.file);
   return out;
 }
 

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -14,6 +13,7 @@
 #include <set>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "common/version.hpp"
 #include "io/results/h5.hpp"
 
@@ -101,15 +101,6 @@ void write_root_attrs(hid_t file, const PointMeta& meta, const std::string& wher
   h5::write_attr(file, "created", utc_now(), where);
   h5::write_attr(file, "config", meta.config, where);
   h5::write_attr(file, "name", meta.name, where);
-}
-
-void fsync_path(const fs::path& p, int flags) {
-  int fd = ::open(p.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) fail("cannot open {} to sync it: {}", p.string(), std::strerror(errno));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) fail("cannot sync {}: {}", p.string(), std::strerror(err));
 }
 
 // Parses ".<name>.tmp.<host>.<pid>-<n>" into host and pid; false when the name is not ours.
@@ -211,9 +202,7 @@ StoredPoint read_group(hid_t file, const fs::path& path, const std::string& id, 
 }  // namespace
 
 std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0 || !*buf) return "unknown-host";
-  return buf;
+  return loft::host_name();
 }
 
 std::string utc_now() {
@@ -233,43 +222,26 @@ fs::path point_path(const fs::path& results_dir, const std::string& id) {
   return points_dir(results_dir) / (id + ".h5");
 }
 
-fs::path detail::temp_path(const fs::path& final_path) {
-  static std::atomic<unsigned> counter{0};
-  return final_path.parent_path() / fmt::format(".{}{}{}.{}-{}", final_path.filename().string(),
-                                                kTempMarker, host_name(), ::getpid(),
-                                                counter.fetch_add(1));
-}
-
-void detail::commit(const fs::path& tmp, const fs::path& final_path) {
-  fsync_path(tmp, O_RDONLY);
-  if (before_rename_hook) before_rename_hook(tmp);
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0)
-    fail("cannot rename {} to {}: {}", tmp.string(), final_path.string(), std::strerror(errno));
-  // The rename itself reaches the disk only when the folder is synced.
-  fsync_path(final_path.parent_path().empty() ? fs::path(".") : final_path.parent_path(),
-             O_RDONLY | O_DIRECTORY);
-}
-
 fs::path write_point(const fs::path& results_dir, const std::string& id, const Record& record,
                      const PointMeta& meta) {
   validate(id, record);
   fs::path dir = points_dir(results_dir);
   std::error_code ec;
+  if (fs::is_symlink(dir, ec))
+    fail("{} is a symbolic link; point files are written only inside the results folder {}",
+         dir.string(), results_dir.string());
   fs::create_directories(dir, ec);
   if (ec) fail("cannot create results folder {}: {}", dir.string(), ec.message());
-  fs::path final_path = point_path(results_dir, id);
-  fs::path tmp = detail::temp_path(final_path);
-  try {
-    h5::Handle file = h5::create_file(tmp);
-    write_root_attrs(file, meta, tmp.string());
-    write_record(file, id, record, tmp.string());
-    h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), "cannot flush " + tmp.string());
-    file.close("cannot close " + tmp.string());
-    detail::commit(tmp, final_path);
-  } catch (...) {
-    fs::remove(tmp, ec);
-    throw;
+  const fs::path final_path = point_path(results_dir, id);
+  const std::string where = final_path.string();
+  std::vector<char> image;
+  {
+    h5::Handle file = h5::create_in_memory(final_path);
+    write_root_attrs(file, meta, where);
+    write_record(file, id, record, where);
+    image = h5::file_image(file, "cannot build " + where);
   }
+  h5::save_image(image, final_path, detail::before_rename_hook);
   return final_path;
 }
 
@@ -315,6 +287,49 @@ std::vector<std::string> point_ids(const fs::path& file) {
   return h5::children(points, file.string() + " /points");
 }
 
+PointFileCheck check_point_file(const fs::path& results_dir, const std::string& id) {
+  PointFileCheck c;
+  const fs::path file = point_path(results_dir, id);
+  std::error_code ec;
+  const auto st = fs::symlink_status(file, ec);
+  if (ec || !fs::exists(st)) return c;
+  c.state = PointFileCheck::State::invalid;
+  if (fs::is_directory(st)) {
+    c.folder = true;
+    c.problem = "a folder, not a point file";
+    return c;
+  }
+  if (!fs::is_regular_file(st)) {
+    c.problem = fs::is_symlink(st) ? "a symbolic link, not a point file" : "not a regular file";
+    return c;
+  }
+  try {
+    h5::Handle f = h5::open_file(file);
+    const std::string w = file.string();
+    const auto ids = point_ids(file);
+    if (ids != std::vector<std::string>{id})
+      fail("holds {} under /points, not exactly the group '{}'",
+           ids.empty() ? std::string("no group") : "'" + ids.front() + "'", id);
+    h5::Handle points = h5::open_group(f, "points", w);
+    h5::Handle g = h5::open_group(points, id, w);
+    const std::string gw = fmt::format("{} /points/{}", w, id);
+    for (const char* k : {"id", "status"})
+      if (H5Aexists(g, k) <= 0) fail("/points/{} has no '{}' attribute", id, k);
+    if (h5::read_text_attr(g, "id", gw) != id)
+      fail("/points/{} says its id is '{}'", id, h5::read_text_attr(g, "id", gw));
+    const std::string status = h5::read_text_attr(g, "status", gw);
+    if (status != "complete" && status != "failed")
+      fail("/points/{} has status '{}' (valid: complete, failed)", id, status);
+    c.header = read_group(f, file, id, false);
+    if (c.header.record.params.empty()) fail("/points/{} has no parameters", id);
+  } catch (const Error& e) {
+    c.problem = e.what();
+    return c;
+  }
+  c.state = PointFileCheck::State::valid;
+  return c;
+}
+
 std::vector<std::string> completed_ids(const fs::path& results_dir) {
   fs::path dir = points_dir(results_dir);
   std::error_code ec;
@@ -322,7 +337,9 @@ std::vector<std::string> completed_ids(const fs::path& results_dir) {
   if (!fs::is_directory(dir, ec)) return ids;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     std::string name = e.path().filename().string();
-    if (name.front() == '.' || e.path().extension() != ".h5" || !e.is_regular_file(ec)) continue;
+    if (name.front() == '.' || e.path().extension() != ".h5" || e.is_symlink(ec) ||
+        !e.is_regular_file(ec))
+      continue;
     ids.push_back(e.path().stem().string());
   }
   if (ec) fail("cannot list {}: {}", dir.string(), ec.message());

@@ -6,7 +6,7 @@
 // A point is written to a temporary name in the same folder (.<id>.h5.tmp.<host>.<pid>-<n>),
 // flushed, fsync'd and closed, then rename(2)d into place, so whatever kills the writer a reader
 // sees either the whole point or no point, and no other point is ever touched. Resume = the ids
-// whose file exists (completed_ids). Thread-safe: points may be written from several threads.
+// whose file verifies (check_point_file). Thread-safe: points may be written from several threads.
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -63,9 +63,22 @@ FileInfo read_file_info(const std::filesystem::path& file);
 // The ids under /points of an HDF5 file, sorted.
 std::vector<std::string> point_ids(const std::filesystem::path& file);
 
-// Ids of complete points in <results_dir>/points (files named <id>.h5), sorted. Temporary files
-// are ignored. An absent points folder means no points.
+// Ids of the point files in <results_dir>/points (regular files named <id>.h5, complete or
+// failed), sorted. Temporary files, folders and symbolic links are ignored. An absent points
+// folder means no points.
 std::vector<std::string> completed_ids(const std::filesystem::path& results_dir);
+
+// What <results_dir>/points/<id>.h5 is. A point file is valid when it is a regular file (not a
+// link or a folder) that HDF5 opens, holding exactly the group /points/<id>, whose `id`
+// attribute is <id>, whose `status` is "complete" or "failed", and which has parameters. Only
+// a valid file is a point: resume and merge treat anything else as no point (and say why).
+struct PointFileCheck {
+  enum class State { absent, valid, invalid } state = State::absent;
+  std::string problem;  // why it is invalid
+  bool folder = false;  // invalid because a folder sits at the name (a rename cannot replace it)
+  StoredPoint header;   // read_point_header of a valid file
+};
+PointFileCheck check_point_file(const std::filesystem::path& results_dir, const std::string& id);
 
 // Removes temporary files left by killed writers: those written on this host by a process that
 // no longer exists. Temporaries of live processes (a concurrent sweep, another MPI rank) and of
@@ -78,11 +91,6 @@ std::string host_name();
 std::string utc_now();
 
 namespace detail {
-// The temporary name a file is written under before rename: .<name>.tmp.<host>.<pid>-<n> in the
-// same folder (same file system, so rename(2) is atomic).
-std::filesystem::path temp_path(const std::filesystem::path& final_path);
-// fsync(tmp); rename(tmp, final); fsync(folder). Throws naming both paths.
-void commit(const std::filesystem::path& tmp, const std::filesystem::path& final_path);
 // Tests only: called with the temporary path just before the rename (to simulate a crash there).
 extern void (*before_rename_hook)(const std::filesystem::path& tmp);
 }  // namespace detail
