@@ -2,6 +2,9 @@
 #   make            build (Release, -O3, warnings on) into build/
 #   make test       build with -Werror into build-test/ and run every test through ctest
 #   make test-kernels  the Catch2 tests under each OpenBLAS kernel set this CPU runs
+#   make test-sanitize the Catch2 tests under AddressSanitizer + UBSan, built into build-sanitize/
+#   make fuzz       each libFuzzer harness of tests/fuzz for FUZZ_SECONDS (default 600), clang
+#   make fuzz-replay   every harness over its checked-in corpus (fast; what CI runs)
 #   make run        build and run the default sweep, print its table
 #   make bench      build and run the benchmarks (see bench/README.md)
 #   make deps       install what packages.txt lists (idempotent, quick when all present)
@@ -10,11 +13,14 @@
 JOBS   ?= $(shell nproc)
 BUILD  ?= build
 TBUILD ?= build-test
+SBUILD ?= build-sanitize
+FBUILD ?= build-fuzz
+FUZZ_SECONDS ?= 600
 CMAKE_FLAGS ?=
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PY     := /usr/bin/python3
 
-.PHONY: all build deps test test-kernels run bench format clean reproduce reproduce-quick
+.PHONY: all build deps test test-kernels test-sanitize fuzz fuzz-build fuzz-replay run bench format clean reproduce reproduce-quick
 
 all: build
 
@@ -45,6 +51,31 @@ test-kernels: deps $(TBUILD)/CMakeCache.txt
 	cmake --build $(TBUILD) -j$(JOBS)
 	./tests/kernels.sh $(TBUILD)
 
+# Sanitizer options: leaks are errors (third-party ones listed, with why, in the suppressions
+# file); the first UB report ends the process.
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initialization_order=1 \
+  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitize/lsan.supp:print_suppressions=0 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+$(SBUILD)/CMakeCache.txt:
+	cmake -S . -B $(SBUILD) -DCMAKE_BUILD_TYPE=Release -DLOFTLAB_WERROR=ON -DLOFTLAB_SANITIZE=ON $(CMAKE_FLAGS)
+
+test-sanitize: deps $(SBUILD)/CMakeCache.txt
+	$(SAN_ENV) cmake --build $(SBUILD) -j$(JOBS)
+	cd $(SBUILD) && $(SAN_ENV) ctest --output-on-failure -j$(JOBS) -E '^py: '
+
+$(FBUILD)/CMakeCache.txt:
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(FBUILD) -DCMAKE_BUILD_TYPE=Release -DLOFTLAB_FUZZ=ON $(CMAKE_FLAGS)
+
+fuzz-build: deps $(FBUILD)/CMakeCache.txt
+	cmake --build $(FBUILD) -j$(JOBS) --target loft_fuzzers
+
+fuzz-replay: fuzz-build
+	$(SAN_ENV) tests/fuzz/run.sh replay $(FBUILD)
+
+fuzz: fuzz-build
+	$(SAN_ENV) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh fuzz $(FBUILD)
+
 run: build
 	./sweeps/default_run.sh $(BUILD)/loftlab
 
@@ -62,4 +93,4 @@ format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD) $(TBUILD)
+	rm -rf $(BUILD) $(TBUILD) $(SBUILD) $(FBUILD)

@@ -66,7 +66,8 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : file_(path
     }
     try {
       // Integers as written: no float truncated, no negative wrapped to unsigned.
-      auto integers = [&](const char* key, bool signed_ok) {
+      // (entry captured by name: clang before 16 cannot capture a structured binding.)
+      auto integers = [&entry = entry](const char* key, bool signed_ok) {
         const json& v = entry.at(key);
         bool ok = v.is_array();
         for (const auto& x : v)
