@@ -171,6 +171,7 @@ def files():
     del index["weight_map"]["c.weight"]
     seed("hf_index", "one_shard", json.dumps(index))
     seed("hf_index", "outside", json.dumps({"weight_map": {"a.weight": "../m/model-00001-of-00002.safetensors"}}))
+    seed("point_file", "not_hdf5", b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
     seed("hf_index", "missing", json.dumps({"weight_map": {"z.weight": "model-00001-of-00002.safetensors"}}))
 
 
@@ -184,7 +185,6 @@ def points(loftlab):
         for i, f in enumerate(sorted((Path(tmp) / "results" / "p" / "points").glob("*.h5"))):
             seed("point_file", f"point{i}", f.read_bytes())
         seed("point_file", "results", (Path(tmp) / "results" / "p" / "results.h5").read_bytes())
-    seed("point_file", "not_hdf5", b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
 
 
 if __name__ == "__main__":
