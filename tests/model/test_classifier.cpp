@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "finite_differences.hpp"
+#include "model/class_train.hpp"
 #include "model/classifier.hpp"
 #include "support.hpp"
 #include "tiny.hpp"
@@ -102,4 +103,45 @@ TEST_CASE("classifier: bad batches and poolings are errors naming the value") {
   b.lengths[1] = 0;
   REQUIRE_THROWS_WITH(classify_forward(m, head, cw, b), Catch::Contains("length 0"));
   REQUIRE_THROWS_WITH(parse_pooling("first"), Catch::Contains("'first'"));
+}
+
+TEST_CASE("classifier: accuracy and macro-F1 by hand") {
+  // labels 0 0 1 1 2, predicted 0 1 1 1 0: class 0 F1 = 2*1/(2+2) = 0.5, class 1 2*2/(3+2) = 0.8,
+  // class 2 never right: 0; class 3 neither predicted nor present, left out.
+  const ClassMetrics s = score({0, 1, 1, 1, 0}, {0, 0, 1, 1, 2}, 4);
+  CHECK(s.acc == Approx(3.0 / 5));
+  CHECK(s.macro_f1 == Approx((0.5 + 0.8 + 0.0) / 3));
+}
+
+TEST_CASE("classifier: training separates two token patterns and keeps the best checkpoint") {
+  auto m = cast_llama<float>(test::tiny_model<double>(test::tiny_config(), 9, 2, 0.2));
+  for (auto* l : m.linears()) l->B.value.setZero();
+  set_trainable(m, TrainMode::adapters);
+  auto head = make_head<float>(2, m.cfg.dim, Pooling::mean, 3);
+  // Class 0: sequences of tokens 1..5, class 1: tokens 6..10, lengths 2..6.
+  LabelledTokens train, val;
+  Rng rng = make_rng(4, "class-data");
+  std::uniform_int_distribution<int> len(2, 6), off(0, 4);
+  for (int i = 0; i < 120; ++i) {
+    LabelledTokens& d = i < 80 ? train : val;
+    const int label = i % 2;
+    std::vector<int32_t> s(len(rng));
+    for (auto& t : s) t = 1 + 5 * label + off(rng);
+    d.seqs.push_back(s);
+    d.labels.push_back(label);
+  }
+  TrainConfig tc;
+  tc.steps = 60;
+  tc.batch = 8;
+  tc.eval_every = 10;
+  tc.opt.lr = 0.02;
+  const ClassCurves c = train_classifier(m, head, train, val, tc);
+  REQUIRE(c.eval_acc.size() == 7);  // steps 0, 10, ..., 60
+  CHECK(c.eval_acc.front() < 0.8);
+  CHECK(c.best_acc > 0.95);
+  CHECK(c.best_acc == *std::max_element(c.eval_acc.begin(), c.eval_acc.end()));
+  // The parameters restored are those of the best validation accuracy.
+  CHECK(evaluate_classifier(m, head, val, 16).acc == Approx(c.best_acc));
+  CHECK(c.train.loss.back() < c.train.loss.front());
+  CHECK(c.train.tokens_per_s > 0);
 }
