@@ -170,7 +170,7 @@ Experiment classify_experiment() {
       "head on a labelled task, measure test accuracy";
   e.keys = training_keys();
   e.keys.insert(e.keys.begin() + 2,
-                {"task", "fortunes:computers,love", "labelled task:" + text::task_help()});
+                {"task", "fortunes:computers+love", "labelled task:" + text::task_help()});
   e.keys.push_back({"pooling", "mean",
                     "the head reads the mean of the tokens' states, or the last token's (as HF)"});
   e.keys.push_back({"per_class", "300", "examples kept per class (all splits), balanced"});

@@ -46,7 +46,10 @@ std::vector<LabelledText> fortunes(std::string_view arg, bool& drop_small) {
   std::set<std::string> have;
   for (const auto& d : docs) have.insert(d.label);
   std::set<std::string> want;
-  for (auto c : split_list(arg)) {
+  // '+' separates categories inside a sweep grid, where ',' separates the grid's values.
+  std::string list(arg);
+  std::replace(list.begin(), list.end(), '+', ',');
+  for (auto c : split_list(list)) {
     if (!have.count(std::string(c)))
       fail("task fortunes:{}: category '{}' has no quotes in {} (categories: {})", arg, c,
            package_path("/usr/share/games/fortunes"), join(have, ", "));
@@ -142,7 +145,7 @@ struct TaskKind {
 
 const std::array<TaskKind, 4> kTasks{{
     {"fortunes", "fortunes:CATS|all",
-     "topic of a fortune quote, CATS a comma list of topic files (package fortunes)", fortunes},
+     "topic of a fortune quote, CATS topic files joined by + or , (package fortunes)", fortunes},
     {"kjv", "kjv:testament|books",
      "testament or book of a King James verse (packages bible-kjv, bible-kjv-text)", kjv},
     {"wordnet", "wordnet:supersense",

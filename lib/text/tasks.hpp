@@ -1,6 +1,7 @@
 #pragma once
 // Labelled classification tasks from real text that Debian ships, or from the user's own file:
-//   fortunes:CATS      topic of a fortune; CATS = comma list of topic files (computers,love) or
+//   fortunes:CATS      topic of a fortune; CATS = topic files joined by + (computers+love; ',' too
+//                      outside a sweep grid, where ',' separates values) or
 //                      `all` (every topic with at least min_per_class quotes); package fortunes
 //   kjv:testament      Old vs New Testament of a verse; packages bible-kjv, bible-kjv-text
 //   kjv:books          book of a verse (books with at least min_per_class verses)

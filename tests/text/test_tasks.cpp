@@ -133,6 +133,7 @@ TEST_CASE("tasks: fortunes by topic, and an empty or unknown category names it")
   const auto c = t.counts(t.train);
   CHECK(c[0] > 50);
   CHECK(std::abs(c[0] - c[1]) < c[0] / 3);  // balanced up to the split's noise
+  CHECK(text::load_task("fortunes:love+computers").labels == t.labels);  // the grid's form
   REQUIRE_THROWS_WITH(text::load_task("fortunes:computers,nosuchtopic"),
                       Catch::Contains("nosuchtopic"));
   const auto all = text::load_task("fortunes:all");
