@@ -234,6 +234,13 @@ def ppl_vs_bits(points: pd.DataFrame, path, value: str = "ppl_final") -> Path | 
     return _save(fig, path)
 
 
+def _with_quant_label(df: pd.DataFrame) -> pd.DataFrame:
+    """Column qlabel: the quantizer, or "fp32" for points without one."""
+    qcol = df["quant"] if "quant" in df else pd.Series(np.nan, index=df.index)
+    return df.assign(qlabel=qcol.map(lambda v: "fp32" if isinstance(v, float) or v is None
+                                     else str(v)))
+
+
 def training_curves(curves: pd.DataFrame, path, curve: str = "train_loss") -> Path | None:
     df = complete(curves)
     if df.empty or curve not in df or "method" not in df:
@@ -241,9 +248,7 @@ def training_curves(curves: pd.DataFrame, path, curve: str = "train_loss") -> Pa
     df = with_T(df[df[curve].map(lambda a: isinstance(a, np.ndarray) and a.size > 0)])
     if df.empty:
         return None
-    qcol = df["quant"] if "quant" in df else pd.Series(np.nan, index=df.index)
-    df = df.assign(qlabel=qcol.map(lambda v: "fp32" if isinstance(v, float) or v is None
-                                   else str(v)))
+    df = _with_quant_label(df)
     groups = _sorted(df["qlabel"])
     fig, axes = _panels(len(groups))
     for ax, g in zip(axes, groups):
@@ -278,9 +283,7 @@ def accuracy_curves(curves: pd.DataFrame, path) -> Path | None:
     df = df[df["train_eval_acc"].map(lambda a: isinstance(a, np.ndarray) and a.size > 0)]
     if df.empty:
         return None
-    qcol = df["quant"] if "quant" in df else pd.Series(np.nan, index=df.index)
-    df = df.assign(qlabel=qcol.map(lambda v: "fp32" if isinstance(v, float) or v is None
-                                   else str(v)))
+    df = _with_quant_label(df)
     groups = _sorted(df["task"])
     fig, axes = _panels(len(groups))
     for ax, g in zip(axes, groups):
