@@ -7,6 +7,7 @@
     ppl_vs_bits          perplexity after fine-tuning against bits, a line per method;
                          unquantised baselines as horizontal lines, diverged runs marked
     training_curves      training loss against step, a panel per quantizer
+    accuracy_curves      validation accuracy against step (classify), a panel per task
 
 Each function writes one PNG and returns its path, or returns None when the data it needs are
 absent. Every point with status "complete" is used; seeds are averaged.
@@ -233,6 +234,13 @@ def ppl_vs_bits(points: pd.DataFrame, path, value: str = "ppl_final") -> Path | 
     return _save(fig, path)
 
 
+def _with_quant_label(df: pd.DataFrame) -> pd.DataFrame:
+    """Column qlabel: the quantizer, or "fp32" for points without one."""
+    qcol = df["quant"] if "quant" in df else pd.Series(np.nan, index=df.index)
+    return df.assign(qlabel=qcol.map(lambda v: "fp32" if isinstance(v, float) or v is None
+                                     else str(v)))
+
+
 def training_curves(curves: pd.DataFrame, path, curve: str = "train_loss") -> Path | None:
     df = complete(curves)
     if df.empty or curve not in df or "method" not in df:
@@ -240,9 +248,7 @@ def training_curves(curves: pd.DataFrame, path, curve: str = "train_loss") -> Pa
     df = with_T(df[df[curve].map(lambda a: isinstance(a, np.ndarray) and a.size > 0)])
     if df.empty:
         return None
-    qcol = df["quant"] if "quant" in df else pd.Series(np.nan, index=df.index)
-    df = df.assign(qlabel=qcol.map(lambda v: "fp32" if isinstance(v, float) or v is None
-                                   else str(v)))
+    df = _with_quant_label(df)
     groups = _sorted(df["qlabel"])
     fig, axes = _panels(len(groups))
     for ax, g in zip(axes, groups):
@@ -264,4 +270,32 @@ def training_curves(curves: pd.DataFrame, path, curve: str = "train_loss") -> Pa
                                 ls="none", marker=_MARKERS[k % 6], ms=4)
         _decorate(ax, g, "step", "training loss (markers: eval)")
     fig.suptitle("Training curves")
+    return _save(fig, path)
+
+
+def accuracy_curves(curves: pd.DataFrame, path) -> Path | None:
+    """Validation accuracy against steps (classify points): one panel per task, one line per
+    method and quantizer, the mean over seeds."""
+    df = complete(curves)
+    need = ("train_eval_acc", "train_eval_step", "task", "method")
+    if df.empty or any(c not in df for c in need):
+        return None
+    df = df[df["train_eval_acc"].map(lambda a: isinstance(a, np.ndarray) and a.size > 0)]
+    if df.empty:
+        return None
+    df = _with_quant_label(df)
+    groups = _sorted(df["task"])
+    fig, axes = _panels(len(groups))
+    for ax, g in zip(axes, groups):
+        d = df[df["task"] == g]
+        for k, q in enumerate(_sorted(d["qlabel"])):
+            for m in _sorted(d[d["qlabel"] == q]["method"]):
+                dd = d[(d["qlabel"] == q) & (d["method"] == m)]
+                n = min(a.size for a in dd["train_eval_acc"])
+                mean = np.mean(np.stack([a[:n] for a in dd["train_eval_acc"]]), axis=0)
+                ax.plot(dd.iloc[0]["train_eval_step"][:n], 100 * mean, color=colour(m),
+                        ls=_STYLES[k % 4], lw=1.2, marker=_MARKERS[k % 6], ms=3,
+                        label=f"{m} {q}")
+        _decorate(ax, g, "step", "validation accuracy (%)")
+    fig.suptitle("Validation accuracy during fine-tuning")
     return _save(fig, path)

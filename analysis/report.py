@@ -77,6 +77,14 @@ SECTIONS = [
         Item("plot", "training_curves", "Training curves",
              lambda r, p: plots.training_curves(r.curves, p), "no /points/<id>/train/loss curves"),
     ]),
+    ("Classification (LoftQ Table 1/2, GLUE shape)", [
+        Item("table", "classify", "Classification accuracy",
+             lambda r: tables.classify_table(r.points, params=r.params),
+             "needs acc of classify points"),
+        Item("plot", "accuracy_curves", "Validation accuracy curves",
+             lambda r, p: plots.accuracy_curves(r.curves, p),
+             "no /points/<id>/train/eval_acc curves"),
+    ]),
 ]
 
 

@@ -7,6 +7,8 @@
     finetune_table       the LoftQ Table 5 shape: rows method x quantizer, columns perplexity after
                          fine-tuning, N.A. where training diverged
     t_ablation_table     downstream perplexity against T (rows quant x method, columns T)
+    classify_table       the LoftQ Table 1/2 (GLUE) shape: rows quantizer x method, columns tasks,
+                         test accuracy mean +- std over seeds, N.A. where training diverged
 
 Conventions shared by all of them: only points with status "complete" count; QLoRA is T = 0 (it
 has no `steps`); a parameter that does not apply to a point (NaN, e.g. `rank` for qlora) puts the
@@ -361,3 +363,60 @@ def t_ablation_table(points: pd.DataFrame, *, value: str = "ppl_final", params=(
                       + ["rank"], column_title="T",
                       title="Perplexity after fine-tuning against alternating steps T "
                             "(T = 0 is QLoRA); N.A. = diverged", note=_seeds_note(df))
+
+
+def classify_table(points: pd.DataFrame, *, value: str = "acc", params=()) -> Table | None:
+    """LoftQ Table 1/2 (GLUE): rows bits x method, columns tasks; cells the test accuracy in %
+    as mean +- std over seeds, N.A. where a run diverged (NaN/Inf loss, or a validation accuracy
+    never above the majority class). The majority-class and frozen-model-plus-head baselines
+    are rows of their own."""
+    df = complete(points)
+    if df.empty or value not in df or "task" not in df or df[value].dropna().empty:
+        return None
+    df = with_T(df[df["task"].notna()])
+    df = df.assign(quantizer=_quant_label(df))
+    extras = [e for e in varying(df, list(params) + ["rank", "model", "train_steps", "pooling",
+                                                     "lora_alpha"], ["method", "quantizer", "task"])
+              if e not in ("quant", "bits", "steps", "seed")]
+    rkeys = ["quantizer", "method"] + extras
+    tasks = sorted(df["task"].dropna().unique(), key=_natural)
+    groups = _sort_keys({tuple(_key(r[k]) for k in rkeys) for r in df.to_dict("records")})
+    rows, keys, cells, vals = [], [], [], []
+
+    def cell(d: pd.DataFrame, metric: str, div: bool) -> tuple[str, float]:
+        if d.empty:
+            return MISSING, np.nan
+        if div and "diverged" in d and (d["diverged"] == 1).any():
+            return NA, np.nan
+        v = d[metric].dropna().astype(float) * 100
+        if v.empty:
+            return MISSING, np.nan
+        sd = f" ± {v.std(ddof=1):.1f}" if len(v) > 1 else ""
+        return f"{v.mean():.1f}{sd}", float(v.mean())
+
+    def add(label_row, key, pick, metric, div):
+        row_cells, row_vals = [], []
+        for t in tasks:
+            c, x = cell(pick(t), metric, div)
+            row_cells.append(c)
+            row_vals.append(x)
+        rows.append(label_row)
+        keys.append(key)
+        cells.append(row_cells)
+        vals.append(row_vals)
+
+    pad = ("",) * (len(rkeys) - 2)
+    for base, name in (("majority_acc", "majority class"), ("head_acc", "frozen model + head")):
+        if base in df:
+            # One value per task and seed (every point of a task repeats it).
+            add(("-", name) + pad, ("-", name),
+                lambda t, b=base: df[df["task"] == t].drop_duplicates("seed" if "seed" in df
+                                                                     else "task"), base, False)
+    for g in groups:
+        here = df[[all(_same(r[k], v) for k, v in zip(rkeys, g)) for r in df.to_dict("records")]]
+        add(tuple(label(x) for x in g), g, lambda t, h=here: h[h["task"] == t], value, True)
+    note = " ".join(x for x in [_seeds_note(df), "Test accuracy (%) at the checkpoint with the "
+                                "best validation accuracy; N.A. = diverged."] if x)
+    return Table(title="Classification accuracy after fine-tuning (LoftQ Table 1/2 shape)",
+                 index_names=rkeys, rows=rows, columns=[label(t) for t in tasks], cells=cells,
+                 values=np.array(vals, dtype=float), note=note, keys=keys)

@@ -42,6 +42,12 @@ struct Experiment {
   std::function<Record(const Params&, const Context&)> run;
 };
 
+// A normalised parameter of a known type (the normalise step guarantees it).
+inline const std::string& text_param(const Params& p, const char* key) {
+  return std::get<std::string>(p.at(key));
+}
+inline int64_t int_param(const Params& p, const char* key) { return std::get<int64_t>(p.at(key)); }
+
 const std::vector<Experiment>& experiments();
 const Experiment& find_experiment(const std::string& name);  // throws listing valid names
 

@@ -20,12 +20,8 @@ namespace {
 
 using Raw = std::map<std::string, std::string>;
 
-const std::string& text(const Params& p, const char* key) {
-  return std::get<std::string>(p.at(key));
-}
-int64_t num(const Params& p, const char* key) {
-  return std::get<int64_t>(p.at(key));
-}
+const std::string& text(const Params& p, const char* key) { return text_param(p, key); }
+int64_t num(const Params& p, const char* key) { return int_param(p, key); }
 
 // Loading a model and checking its tokenizer once per (model, tokenizer) pair: every grid point
 // repeats them, and a missing file should fail the dry run.
@@ -51,57 +47,10 @@ void check_model(const std::string& model, const std::string& tokenizer) {
 const char* kMethods = "lora, qlora, loftq, qpissa, full";
 
 Params normalise(const Raw& raw) {
-  Params p;
-  p["model"] = raw.at("model");
-  const std::string tok = model::resolve_tokenizer(raw.at("model"), raw.at("tokenizer"));
-  p["tokenizer"] = tok;
-  check_model(raw.at("model"), tok);
+  Params p = normalise_training(raw);
   p["corpus"] = raw.at("corpus");
-  p["train_steps"] = parse_integer_key(raw, "train_steps", 0, kMaxSteps);
-  p["batch"] = parse_integer_key(raw, "batch", 1, kMaxBatch);
-  p["seq_len"] = parse_integer_key(raw, "seq_len", 2, kMaxSeqLen);
-  p["lr"] = parse_number_key(raw, "lr", false);
   p["eval_tokens"] = parse_integer_key(raw, "eval_tokens", 0);
-  p["eval_every"] = parse_integer_key(raw, "eval_every", 0, kMaxSteps);
-  p["warmup"] = parse_integer_key(raw, "warmup", 0, kMaxSteps);
-  p["seed"] = parse_integer_key(raw, "seed", 0, INT64_MAX);
-
-  std::string method = raw.at("method");
-  const bool full = method == "full";
-  const init::Method* m = nullptr;
-  if (!full) {
-    try {
-      m = &init::find_method(method);
-    } catch (const Error&) {
-      fail("method: '{}' is not a finetune method (valid: {})", method, kMethods);
-    }
-  }
-  const int64_t steps = parse_integer_key(raw, "steps", 0, kMaxInitSteps);
-  if (method == "loftq" && steps == 0) m = &init::find_method(method = "qlora");
-  p["method"] = method;
-  const double alpha = parse_number_key(raw, "lora_alpha", false);
-  init::PerTensor<quant::Spec> quant;
-  try {
-    quant = init::parse_quant_rules(raw.at("quant"));
-  } catch (const Error& e) {
-    fail("quant: '{}': {}", raw.at("quant"), e.what());
-  }
-  init::PerTensor<init::RankSpec> rank;
-  try {
-    rank = init::parse_rank_rules(raw.at("rank"));
-  } catch (const Error& e) {
-    fail("rank: '{}': {}", raw.at("rank"), e.what());
-  }
-  if (full) return p;  // every weight trains, in full precision
-  p["targets"] = raw.at("targets");
-  p["lora_alpha"] = alpha;
-  p["rank"] = init::format(rank);
-  if (const auto* r = rank.single(); r && r->fixed > 0) p["rank"] = int64_t{r->fixed};
-  if (m->quantizes) {
-    p["quant"] = init::format(quant);
-    if (const auto* q = quant.single()) p["bits"] = int64_t{q->bits};
-  }
-  if (m->uses_steps) p["steps"] = steps;
+  normalise_adapters(raw, p);
   return p;
 }
 
@@ -128,38 +77,11 @@ Record run(const Params& p, const Context& ctx) {
   const double nll_fp = eval();
   rec.metrics["ppl_fp"] = std::exp(nll_fp);
   const std::string method = text(p, "method");
-  if (method == "full") {
-    model::set_trainable(m, model::TrainMode::full);
-    rec.metrics["bits_per_weight"] = 32;
-    rec.metrics["residual_rel"] = 0;
-  } else {
-    model::AdapterSpec spec;
-    spec.method = method;
-    spec.quant = p.count("quant") ? text(p, "quant") : "nf4";
-    spec.rank = value_text(p.at("rank"));
-    spec.steps = p.count("steps") ? static_cast<int>(num(p, "steps")) : 0;
-    spec.seed = static_cast<uint64_t>(num(p, "seed"));
-    spec.lora_alpha = std::get<double>(p.at("lora_alpha"));
-    spec.targets = text(p, "targets");
-    const auto s = model::attach_adapters(
-        m, spec, [&](int i, int n) { say(0.05 * i / n, fmt::format("init {}/{}", i, n)); });
-    model::set_trainable(m, model::TrainMode::adapters);
-    rec.metrics["bits_per_weight"] = method == "lora" ? 32 : s.bits_per_weight;
-    rec.metrics["residual_rel"] = s.residual_rel;
-  }
+  prepare_model(m, p, rec, [&](double f, const std::string& st) { say(0.05 * f, st); });
   const double nll_init = method == "full" ? nll_fp : eval();
   rec.metrics["ppl_init"] = std::exp(nll_init);
 
-  model::TrainConfig tc;
-  tc.steps = static_cast<int>(num(p, "train_steps"));
-  tc.batch = batch;
-  tc.seq_len = seq;
-  tc.seed = static_cast<uint64_t>(num(p, "seed"));
-  tc.eval_tokens = eval_tokens;
-  tc.eval_every = static_cast<int>(num(p, "eval_every"));
-  if (tc.eval_every == 0) tc.eval_every = std::max(1, tc.steps / 10);
-  tc.opt.lr = std::get<double>(p.at("lr"));
-  tc.opt.warmup = static_cast<int>(num(p, "warmup"));
+  const model::TrainConfig tc = train_config(p);
   model::TrainCurves c;
   if (tc.steps > 0) {
     model::AdamW opt(m, tc.opt);
@@ -183,6 +105,101 @@ Record run(const Params& p, const Context& ctx) {
 }
 
 }  // namespace
+
+Params normalise_training(const Raw& raw) {
+  Params p;
+  p["model"] = raw.at("model");
+  const std::string tok = model::resolve_tokenizer(raw.at("model"), raw.at("tokenizer"));
+  p["tokenizer"] = tok;
+  check_model(raw.at("model"), tok);
+  p["train_steps"] = parse_integer_key(raw, "train_steps", 0, kMaxSteps);
+  p["batch"] = parse_integer_key(raw, "batch", 1, kMaxBatch);
+  p["seq_len"] = parse_integer_key(raw, "seq_len", 2, kMaxSeqLen);
+  p["lr"] = parse_number_key(raw, "lr", false);
+  p["eval_every"] = parse_integer_key(raw, "eval_every", 0, kMaxSteps);
+  p["warmup"] = parse_integer_key(raw, "warmup", 0, kMaxSteps);
+  p["seed"] = parse_integer_key(raw, "seed", 0, INT64_MAX);
+  return p;
+}
+
+void normalise_adapters(const Raw& raw, Params& p) {
+  std::string method = raw.at("method");
+  const bool full = method == "full";
+  const init::Method* m = nullptr;
+  if (!full) {
+    try {
+      m = &init::find_method(method);
+    } catch (const Error&) {
+      fail("method: '{}' is not a finetune method (valid: {})", method, kMethods);
+    }
+  }
+  const int64_t steps = parse_integer_key(raw, "steps", 0, kMaxInitSteps);
+  if (method == "loftq" && steps == 0) m = &init::find_method(method = "qlora");
+  p["method"] = method;
+  const double alpha = parse_number_key(raw, "lora_alpha", false);
+  init::PerTensor<quant::Spec> quant;
+  try {
+    quant = init::parse_quant_rules(raw.at("quant"));
+  } catch (const Error& e) {
+    fail("quant: '{}': {}", raw.at("quant"), e.what());
+  }
+  init::PerTensor<init::RankSpec> rank;
+  try {
+    rank = init::parse_rank_rules(raw.at("rank"));
+  } catch (const Error& e) {
+    fail("rank: '{}': {}", raw.at("rank"), e.what());
+  }
+  if (full) return;  // every weight trains, in full precision
+  p["targets"] = raw.at("targets");
+  p["lora_alpha"] = alpha;
+  p["rank"] = init::format(rank);
+  if (const auto* r = rank.single(); r && r->fixed > 0) p["rank"] = int64_t{r->fixed};
+  if (m->quantizes) {
+    p["quant"] = init::format(quant);
+    if (const auto* q = quant.single()) p["bits"] = int64_t{q->bits};
+  }
+  if (m->uses_steps) p["steps"] = steps;
+}
+
+model::TrainConfig train_config(const Params& p) {
+  model::TrainConfig tc;
+  tc.steps = static_cast<int>(num(p, "train_steps"));
+  tc.batch = static_cast<int>(num(p, "batch"));
+  tc.seq_len = static_cast<int>(num(p, "seq_len"));
+  tc.seed = static_cast<uint64_t>(num(p, "seed"));
+  if (p.count("eval_tokens")) tc.eval_tokens = static_cast<int>(num(p, "eval_tokens"));
+  if (p.count("eval_every")) tc.eval_every = static_cast<int>(num(p, "eval_every"));
+  if (tc.eval_every == 0) tc.eval_every = std::max(1, tc.steps / 10);
+  tc.opt.lr = std::get<double>(p.at("lr"));
+  if (p.count("weight_decay")) tc.opt.weight_decay = std::get<double>(p.at("weight_decay"));
+  tc.opt.warmup = static_cast<int>(num(p, "warmup"));
+  return tc;
+}
+
+void prepare_model(model::Llama<float>& m, const Params& p, Record& rec,
+                   const std::function<void(double, const std::string&)>& say) {
+  const std::string method = text(p, "method");
+  if (method == "full") {
+    model::set_trainable(m, model::TrainMode::full);
+    rec.metrics["bits_per_weight"] = 32;
+    rec.metrics["residual_rel"] = 0;
+    return;
+  }
+  model::AdapterSpec spec;
+  spec.method = method;
+  spec.quant = p.count("quant") ? text(p, "quant") : "nf4";
+  spec.rank = value_text(p.at("rank"));
+  spec.steps = p.count("steps") ? static_cast<int>(num(p, "steps")) : 0;
+  spec.seed = static_cast<uint64_t>(num(p, "seed"));
+  spec.lora_alpha = std::get<double>(p.at("lora_alpha"));
+  spec.targets = text(p, "targets");
+  const auto s = model::attach_adapters(m, spec, [&](int i, int n) {
+    if (say) say(double(i) / n, fmt::format("init {}/{}", i, n));
+  });
+  model::set_trainable(m, model::TrainMode::adapters);
+  rec.metrics["bits_per_weight"] = method == "lora" ? 32 : s.bits_per_weight;
+  rec.metrics["residual_rel"] = s.residual_rel;
+}
 
 void record_curves(Record& rec, const model::TrainCurves& c) {
   rec.train["loss"] = c.loss;
@@ -222,32 +239,44 @@ double parse_number_key(const std::map<std::string, std::string>& raw, const std
   return v;
 }
 
+std::vector<Key> training_keys() {
+  return {
+      {"model", "", "base model: llama2c:FILE, hf:DIR or pretrained:NAME"},
+      {"tokenizer", "auto",
+       "llama2c:FILE (tok512.bin) or byte; auto = byte for pretrained:NAME, else required"},
+      {"train_steps", "100", "AdamW steps"},
+      {"batch", "8", "sequences per step"},
+      {"seq_len", "128", "tokens per sequence (<= the model's context)"},
+      {"lr", "0.001", "peak learning rate (warmup, then cosine to lr/10)"},
+      {"warmup", "10", "warmup steps"},
+      {"eval_every", "0", "steps between evaluations (0: ten evaluations per run)"},
+      {"seed", "0", "seed of the data order and of LoRA's random A"},
+  };
+}
+
+std::vector<Key> adapter_keys() {
+  return {
+      {"lora_alpha", "16", "LoRA alpha: s = lora_alpha / rank"},
+      {"targets", "*", "globs over linear weight names that get adapters, e.g. *proj*, *mlp*"},
+      {"method", "qlora", std::string("lora, qlora, loftq, qpissa (adapters) or full")},
+      {"quant", "nf4", "quantizer of the frozen base, or per-tensor rules GLOB=Q; ..."},
+      {"rank", "8", "adapter rank, energy:F, or per-tensor rules"},
+      {"steps", "1", "alternating steps T of loftq/qpissa (loftq with 0 is qlora)"},
+  };
+}
+
 Experiment finetune_experiment() {
   Experiment e;
   e.name = "finetune";
   e.description =
       "quantise + initialise a Llama's linear layers, LoRA fine-tune on a corpus, measure "
       "perplexity before/after";
-  e.keys = {
-      {"model", "", "base model: llama2c:FILE, hf:DIR or pretrained:NAME"},
-      {"tokenizer", "auto",
-       "llama2c:FILE (tok512.bin) or byte; auto = byte for pretrained:NAME, else required"},
-      {"corpus", "jargon", "training text: " + std::string("fortunes, jargon, kjv, file:PATH")},
-      {"train_steps", "100", "AdamW steps"},
-      {"batch", "8", "sequences per step"},
-      {"seq_len", "128", "tokens per sequence (<= the model's context)"},
-      {"lr", "0.001", "peak learning rate (warmup, then cosine to lr/10)"},
-      {"warmup", "10", "warmup steps"},
-      {"lora_alpha", "16", "LoRA alpha: s = lora_alpha / rank"},
-      {"eval_tokens", "8192", "validation tokens per perplexity (0: the whole split)"},
-      {"eval_every", "0", "steps between evaluations (0: ten evaluations per run)"},
-      {"targets", "*", "globs over linear weight names that get adapters, e.g. *proj*, *mlp*"},
-      {"method", "qlora", std::string("lora, qlora, loftq, qpissa (adapters) or full")},
-      {"quant", "nf4", "quantizer of the frozen base, or per-tensor rules GLOB=Q; ..."},
-      {"rank", "8", "adapter rank, energy:F, or per-tensor rules"},
-      {"steps", "1", "alternating steps T of loftq/qpissa (loftq with 0 is qlora)"},
-      {"seed", "0", "seed of the data order and of LoRA's random A"},
-  };
+  e.keys = training_keys();
+  e.keys.insert(e.keys.begin() + 2,
+                {"corpus", "jargon", "training text: fortunes, jargon, kjv, file:PATH"});
+  e.keys.push_back({"eval_tokens", "8192", "validation tokens per perplexity (0: the whole split)"});
+  for (auto& k : adapter_keys()) e.keys.push_back(k);
+
   e.normalise = normalise;
   e.run = run;
   return e;

@@ -25,12 +25,24 @@
 #include <cstdint>
 
 #include "experiments/experiment.hpp"
+#include "model/llama.hpp"
 #include "model/train.hpp"
 
 namespace loft::exp {
 
 Experiment finetune_experiment();
 Experiment pretrain_experiment();
+
+// What finetune and classify share (classify.cpp): the keys, their normalisation, the trainer's
+// config from a point's params, and the model turned into the one that trains (adapters attached
+// by `method`, or every weight trainable for `full`), recording bits_per_weight and residual_rel.
+std::vector<Key> training_keys();  // model, tokenizer, train_steps, batch, ... seed
+std::vector<Key> adapter_keys();   // lora_alpha, targets, method, quant, rank, steps
+Params normalise_training(const std::map<std::string, std::string>& raw);
+void normalise_adapters(const std::map<std::string, std::string>& raw, Params& p);
+model::TrainConfig train_config(const Params& p);
+void prepare_model(model::Llama<float>& m, const Params& p, Record& rec,
+                   const std::function<void(double, const std::string&)>& say);
 
 // The training curves under /points/<id>/train/: loss, lr, grad_norm, eval_step, eval_loss.
 void record_curves(Record& rec, const model::TrainCurves& c);

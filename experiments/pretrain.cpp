@@ -95,16 +95,7 @@ Record run(const Params& p, const Context& ctx) {
 
   Record rec;
   rec.params = p;
-  model::TrainConfig tc;
-  tc.steps = static_cast<int>(num(p, "train_steps"));
-  tc.batch = batch;
-  tc.seq_len = seq;
-  tc.seed = static_cast<uint64_t>(num(p, "seed"));
-  tc.eval_tokens = eval_tokens;
-  tc.eval_every = std::max(1, tc.steps / 10);
-  tc.opt.lr = std::get<double>(p.at("lr"));
-  tc.opt.weight_decay = std::get<double>(p.at("weight_decay"));
-  tc.opt.warmup = static_cast<int>(num(p, "warmup"));
+  const model::TrainConfig tc = train_config(p);
 
   model::Llama<float> m;
   model::TrainCurves c;

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "experiments/classify.hpp"
 #include "experiments/experiment.hpp"
 #include "experiments/finetune.hpp"
 #include "experiments/residual.hpp"
@@ -14,6 +15,7 @@ const std::vector<Experiment>& experiments() {
       residual_experiment(),
       finetune_experiment(),
       pretrain_experiment(),
+      classify_experiment(),
   };
   return table;
 }

@@ -26,25 +26,28 @@ if [ ! -f ../shared/data/stories260K.bin ] || [ ! -d ../shared/data/stories260K-
 fi
 
 # name | extra sweep options in quick mode (full mode runs the config as written)
+#      [| config, when another than sweeps/NAME.ini | sweep options of both modes]
 repros=(
   "repro_loftq_discrepancy|--set grid.rank=8"
   "repro_pissa_error_reduction|"
   "repro_loftq_table5|--set train_steps=60 --set seq_len=64 --set eval_tokens=2048 --set grid.seed=0"
   "repro_t_ablation|--set train_steps=60 --set seq_len=64 --set eval_tokens=2048 --set grid.seed=0 --set grid.steps=0,1,5"
+  "repro_loftq_glue|--set train_steps=40 --set grid.seed=0"
+  "repro_loftq_glue_fortunes|--set train_steps=40 --set grid.seed=0|repro_loftq_glue|--set model=pretrained:fortunes --set tokenizer=auto --set seq_len=64 --set grid.task=kjv:testament"
 )
 
 status=0
 summary=()
 for row in "${repros[@]}"; do
-  name=${row%%|*}
-  quick_opts=${row#*|}
-  config=sweeps/$name.ini
-  opts=()
+  IFS='|' read -r name quick_opts config_name both_opts <<<"$row"
+  config=sweeps/${config_name:-$name}.ini
+  # shellcheck disable=SC2206  # the options are words by design
+  opts=(--set "name=$name" $both_opts)
   out=$name
   if [ "$mode" = quick ]; then
     out=${name}_quick
-    # shellcheck disable=SC2206  # the options are words by design
-    opts=(--set "name=$out" $quick_opts)
+    # shellcheck disable=SC2206
+    opts=(--set "name=$out" $both_opts $quick_opts)
   fi
   echo "== $name ($mode): $config -> results/$out/"
   if ! dry=$("$loftlab" sweep "$config" "${opts[@]}" --dry-run 2>&1); then

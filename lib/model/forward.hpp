@@ -25,7 +25,7 @@ struct LayerCache {
   Vec<T> rinv2;
   Mat<T> g, u, h;  // gate and up projections, h = silu(g) * u
   // x A^T of each adapted linear (q, k, v, o, gate, up, down), kept for dA/dB.
-  Mat<T> lora_u[7];
+  Mat<T> lora_u[kLinearsPerBlock];
 };
 
 template <typename T>
@@ -51,6 +51,17 @@ struct Workspace {
 template <typename T>
 T forward(Llama<T>& m, Workspace<T>& ws, std::span<const int32_t> inputs,
           std::span<const int32_t> targets, int batch, int seq);
+
+// The model up to the final RMSNorm: ws.xnf (N x dim) is the state a task head reads. forward
+// is this followed by the language-model head.
+template <typename T>
+void forward_hidden(Llama<T>& m, Workspace<T>& ws, std::span<const int32_t> inputs, int batch,
+                    int seq);
+
+// Backward from d loss / d xnf, given in ws.dxn (N x dim), after forward_hidden: accumulates into
+// every trainable Param::grad. backward is the language-model head followed by this.
+template <typename T>
+void backward_hidden(Llama<T>& m, Workspace<T>& ws);
 
 // Gradients of the last forward's mean loss, accumulated (+=) into every trainable Param::grad
 // (zero them with zero_grads first).

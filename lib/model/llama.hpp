@@ -43,11 +43,15 @@ struct Linear {
   int rank() const { return static_cast<int>(A.value.rows()); }
 };
 
+// Position of each linear layer in Block::linears() and in per-layer arrays such as the
+// workspace's effective weights.
+enum LinearIndex : int { kQ, kK, kV, kO, kGate, kUp, kDown, kLinearsPerBlock };
+
 template <typename T>
 struct Block {
   Param<T> attn_norm, ffn_norm;  // 1 x dim
   Linear<T> q, k, v, o, gate, up, down;
-  // The seven linear layers, in a fixed order (q, k, v, o, gate, up, down).
+  // The seven linear layers, in LinearIndex order.
   std::vector<Linear<T>*> linears() { return {&q, &k, &v, &o, &gate, &up, &down}; }
 };
 

@@ -15,11 +15,13 @@ double schedule_lr(const AdamWConfig& c, int t) {
   return floor + 0.5 * (c.lr - floor) * (1.0 + std::cos(M_PI * progress));
 }
 
-AdamW::AdamW(Llama<float>& model, const AdamWConfig& c) : cfg(c) {
+AdamW::AdamW(Llama<float>& model, const AdamWConfig& c) : AdamW(model.params(), c) {}
+
+AdamW::AdamW(const std::vector<Param<float>*>& all, const AdamWConfig& c) : cfg(c) {
   if (!(c.lr > 0) || !std::isfinite(c.lr)) fail("lr = {} must be a positive number", c.lr);
   if (c.beta1 < 0 || c.beta1 >= 1 || c.beta2 < 0 || c.beta2 >= 1)
     fail("AdamW betas ({}, {}) must lie in [0, 1)", c.beta1, c.beta2);
-  for (auto* p : model.params())
+  for (auto* p : all)
     if (p->trainable) {
       params.push_back(p);
       m.push_back(Mat<float>::Zero(p->value.rows(), p->value.cols()));

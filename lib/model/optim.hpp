@@ -28,6 +28,8 @@ struct AdamW {
   int t = 0;  // steps taken
 
   AdamW(Llama<float>& model, const AdamWConfig& c);
+  // Over the trainable ones of an explicit list (a model's and a task head's parameters).
+  AdamW(const std::vector<Param<float>*>& params, const AdamWConfig& c);
   // Clips the gradients, applies one update at schedule_lr(cfg, t) and returns the gradient
   // norm before clipping.
   double step();

@@ -20,21 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Package paths under $LOFTLAB_CORPUS_ROOT (default: the file system root), which lets tests
-// check the missing-package message and lets users point at an unpacked .deb.
-std::string under_root(const char* path) {
-  const char* root = std::getenv("LOFTLAB_CORPUS_ROOT");
-  return (root ? std::string(root) : std::string()) + path;
-}
-
-[[noreturn]] void missing_package(std::string_view corpus, std::string_view packages,
-                                  std::string_view path) {
-  fail(
-      "corpus '{}' needs the Debian package(s) {} ({} not found); run `make deps` to install "
-      "them",
-      corpus, packages, path);
-}
-
 std::string read_file(const fs::path& p) {
   require_regular_file(p, "corpus file");
   std::ifstream in(p, std::ios::binary);
@@ -82,7 +67,7 @@ std::string tidy(std::string s) {
 }
 
 std::vector<Document> fortunes() {
-  const std::string dir = under_root("/usr/share/games/fortunes");
+  const std::string dir = package_path("/usr/share/games/fortunes");
   if (!fs::is_directory(dir)) missing_package("fortunes", "fortunes", dir);
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir))
@@ -108,7 +93,7 @@ std::vector<Document> fortunes() {
 }
 
 std::vector<Document> jargon() {
-  const std::string file = under_root("/usr/share/doc/jargon-text/jargon.txt.gz");
+  const std::string file = package_path("/usr/share/doc/jargon-text/jargon.txt.gz");
   if (!fs::exists(file)) missing_package("jargon", "jargon-text", file);
   const std::string text = gunzip(file);
   std::vector<Document> docs;
@@ -134,8 +119,8 @@ std::vector<Document> jargon() {
 }
 
 std::vector<Document> kjv() {
-  const std::string data = under_root("/usr/lib/bible.data");
-  const std::string program = under_root("/usr/bin/bible");
+  const std::string data = package_path("/usr/lib/bible.data");
+  const std::string program = package_path("/usr/bin/bible");
   if (!fs::exists(data)) missing_package("kjv", "bible-kjv-text", data);
   if (!fs::exists(program)) missing_package("kjv", "bible-kjv", program);
   // -f: one verse per line, "Ge1:1 In the beginning ..."; stdin closed so it never prompts.
@@ -207,6 +192,16 @@ const std::array<CorpusKind, 3> kCorpora{{
 }};
 
 }  // namespace
+
+std::string package_path(const char* path) {
+  const char* root = std::getenv("LOFTLAB_CORPUS_ROOT");
+  return (root ? std::string(root) : std::string()) + path;
+}
+
+void missing_package(std::string_view what, std::string_view packages, std::string_view path) {
+  fail("'{}' needs the Debian package(s) {} ({} not found); run `make deps` to install them",
+       what, packages, path);
+}
 
 std::vector<Document> read_documents(std::string_view spec) {
   if (spec.starts_with("file:")) return file_paragraphs(std::string(spec.substr(5)));

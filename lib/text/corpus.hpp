@@ -46,4 +46,12 @@ std::string join_documents(const std::vector<Document>& docs, std::string_view s
 // Names and one-line descriptions, for --help texts.
 std::string corpus_help();
 
+// A package file's path under $LOFTLAB_CORPUS_ROOT (default: the file system root), so tests can
+// check the missing-package message and users can point at an unpacked .deb.
+std::string package_path(const char* path);
+
+// Throws the error telling the user which Debian package(s) `what` needs and how to install them.
+[[noreturn]] void missing_package(std::string_view what, std::string_view packages,
+                                  std::string_view path);
+
 }  // namespace loft::text

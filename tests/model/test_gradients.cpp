@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "model/forward.hpp"
+#include "finite_differences.hpp"
 #include "support.hpp"
 #include "tiny.hpp"
 
@@ -30,37 +31,18 @@ Batch tiny_batch(int vocab, int batch = 2, int seq = 5) {
   return b;
 }
 
-// Largest |analytic - numeric| over every entry of every trainable parameter.
-// Every `stride`-th entry of each trainable parameter.
+// Largest relative |analytic - numeric| over every `stride`-th entry of each trainable parameter.
 double max_fd_error(Llama<double>& m, const Batch& b, int* checked, int stride = 1) {
   Workspace<double> ws;
   zero_grads(m);
   forward(m, ws, b.inputs, b.targets, b.batch, b.seq);
   backward(m, ws);
-  const double eps = 1e-6;  // truncation ~eps^2, rounding ~1e-16/eps: both far below 1e-7
-  double worst = 0;
-  *checked = 0;
-  for (auto* p : m.params()) {
-    if (!p->trainable) continue;
-    REQUIRE(p->grad.rows() == p->value.rows());
-    for (Eigen::Index i = 0; i < p->value.size(); i += stride) {
-      double& w = p->value.data()[i];
-      const double keep = w;
-      w = keep + eps;
-      const double lp = forward(m, ws, b.inputs, b.targets, b.batch, b.seq);
-      w = keep - eps;
-      const double lm = forward(m, ws, b.inputs, b.targets, b.batch, b.seq);
-      w = keep;
-      const double fd = (lp - lm) / (2 * eps);
-      const double err = std::abs(fd - p->grad.data()[i]) / std::max(1.0, std::abs(fd));
-      if (err > worst) {
-        worst = err;
-        INFO(fmt::format("{}[{}]: analytic {} numeric {}", p->name, i, p->grad.data()[i], fd));
-      }
-      ++*checked;
-    }
-  }
-  return worst;
+  std::vector<Param<double>*> params;
+  for (auto* p : m.params())
+    if (p->trainable) params.push_back(p);
+  return test::max_fd_error(
+      params, [&] { return forward(m, ws, b.inputs, b.targets, b.batch, b.seq); }, checked,
+      stride);
 }
 
 }  // namespace

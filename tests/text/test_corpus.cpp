@@ -8,17 +8,12 @@
 #include <set>
 
 #include "common/error.hpp"
+#include "packages.hpp"
 #include "support.hpp"
 #include "text/corpus.hpp"
 
 using namespace loft;
 namespace fs = std::filesystem;
-
-#define REQUIRE_PACKAGE_FILE(path)                                   \
-  if (!fs::exists(path)) {                                           \
-    WARN("skipped: " << path << " not installed (run `make deps`)"); \
-    return;                                                          \
-  }
 
 namespace {
 
