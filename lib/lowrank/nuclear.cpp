@@ -1,11 +1,13 @@
 #include "lowrank/nuclear.hpp"
 
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "common/error.hpp"
 #include "common/finite.hpp"
 #include "lowrank/lapack.hpp"
+#include "lowrank/products.hpp"
 #include "lowrank/svd.hpp"
 
 namespace loft::lowrank {
@@ -21,6 +23,10 @@ GramNuclear nuclear_norm_gram(ConstMatrixRef a) {
   const bool rows_short = m <= n;
   const int side = rows_short ? m : n, depth = rows_short ? n : m;
   std::vector<float> gram(static_cast<size_t>(side) * side);
+  // Small problems run serially, as the SVD drivers' do: threaded BLAS rounds differently per
+  // thread count and gains little there.
+  std::optional<SerialBlas> serial;
+  if (double(side) * side * depth < 5e7) serial.emplace();
   cblas_ssyrk(CblasColMajor, CblasLower, rows_short ? CblasTrans : CblasNoTrans, side, depth, 1.0f,
               a.data(), ld, 0.0f, gram.data(), side);
   std::vector<float> lambda(static_cast<size_t>(side));
