@@ -40,6 +40,12 @@ struct Experiment {
   // apply to this point (steps for qlora, say), so identical points collapse. Throws loft::Error.
   std::function<Params(const std::map<std::string, std::string>&)> normalise;
   std::function<Record(const Params&, const Context&)> run;
+  // Optional: points whose chain_key is equal (and not empty) may run together through
+  // run_chain, one record per point in the order given, each what run would return for it
+  // (seconds aside). The residual experiment shares one alternation among points that differ
+  // only in steps.
+  std::function<std::string(const Params&)> chain_key;
+  std::function<std::vector<Record>(const std::vector<Params>&, const Context&)> run_chain;
 };
 
 // A normalised parameter of a known type (the normalise step guarantees it).

@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <charconv>
+#include <limits>
 #include <chrono>
 #include <mutex>
 
@@ -14,8 +16,10 @@
 #include "init/rank.hpp"
 #include "io/select.hpp"
 #include "io/source.hpp"
+#include "lowrank/nuclear.hpp"
 #include "lowrank/svd.hpp"
 #include "quant/quantizer.hpp"
+#include "sweep/point.hpp"
 
 namespace loft::exp {
 namespace {
@@ -128,6 +132,14 @@ Params normalise(const Raw& raw) {
   const auto& stop = raw.at("stop");
   if (stop != "none" && stop != "rise")
     fail("stop: '{}' is not a stopping rule (valid: none, rise)", stop);
+  init::Nuclear nuclear{};
+  try {
+    nuclear = init::parse_nuclear(raw.at("nuclear"));
+  } catch (const Error& e) {
+    fail("{}", e.what());
+  }
+  // Written only when not the default, so points stored before the key existed keep their ids.
+  if (nuclear != init::Nuclear::ends) p["nuclear"] = std::string(init::format(nuclear));
   if (!method->uses_steps) return p;  // qlora: B = 0, the residual is ||W - q(W)||
 
   p["rank"] = init::format(rank);
@@ -140,11 +152,7 @@ Params normalise(const Raw& raw) {
   return p;
 }
 
-double sum(const Eigen::VectorXf& v) {
-  double out = 0;
-  for (float x : v) out += x;
-  return out;
-}
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // What the point's parameters say about every tensor.
 struct Plan {
@@ -171,8 +179,26 @@ Plan make_plan(const Params& p) {
   } else {
     plan.rank = init::parse_rank_rules("1");  // qlora's A is never used here
   }
-  plan.options.nuclear = true;
+  plan.options.nuclear = p.count("nuclear") ? init::parse_nuclear(text("nuclear"))
+                                             : init::Nuclear::ends;
   return plan;
+}
+
+// ||W - q(W)||_* per (source, tensor, quantizer): it depends on nothing else, so every point of
+// a sweep over ranks, methods or steps shares it. Only the value is kept (a double a key).
+double qlora_nuclear(const std::string& source, const std::string& name, const quant::Spec& q,
+                     const Matrix& w) {
+  static std::mutex mu;
+  static std::map<std::string, double> cache;
+  const std::string key = source + '\n' + name + '\n' + quant::format(q);
+  {
+    std::lock_guard lock(mu);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+  }
+  const double v = lowrank::nuclear_norm(w - quant::fake_quantize(q, w));
+  std::lock_guard lock(mu);
+  cache.emplace(key, v);
+  return v;
 }
 
 struct TensorResult {
@@ -180,65 +206,37 @@ struct TensorResult {
   double qlora_nuclear = 0, bits = 0, elements = 0;
 };
 
-TensorResult run_tensor(const Plan& plan, const std::string& name, const Matrix& w) {
+// Runs one tensor for every step count in `steps` (one chain) and returns a result per count.
+std::vector<TensorResult> run_tensor(const Plan& plan, const std::string& source,
+                                     const std::string& name, const Matrix& w,
+                                     const std::vector<int>& steps) {
   const auto& q = plan.quant.at(name);
   const int rank = init::resolve_rank(plan.rank.at(name), w, q);
-  auto res = init::initialize(plan.method->name, w, q, rank, plan.options);
-  TensorResult r;
-  // The QLoRA reference in nuclear norm. The traces of qlora and loftq start at t = 0 with
-  // QLoRA's own error (B A = 0); qpissa's starts from the PiSSA adapter, so it costs an SVD.
-  const bool starts_at_qlora = plan.method->name == "qlora" || plan.method->name == "loftq";
-  r.qlora_nuclear = starts_at_qlora ? res.trace.residual_nuclear.front()
-                                    : sum(lowrank::singular_values(w - quant::fake_quantize(q, w)));
-  r.bits = res.bits_per_weight;
-  r.elements = static_cast<double>(w.size());
-  r.trace = std::move(res.trace);
-  return r;
+  init::Options options = plan.options;
+  const bool wants_nuclear = options.nuclear != init::Nuclear::none;
+  // The QLoRA reference in nuclear norm: also the t = 0 value of qlora's and loftq's traces.
+  const double ref = wants_nuclear ? qlora_nuclear(source, name, q, w) : kNaN;
+  options.qlora_nuclear = ref;
+  std::vector<TensorResult> out;
+  init::initialize_chain(plan.method->name, w, q, rank, options, steps,
+                         [&](int, init::Result&& res) {
+                           TensorResult r;
+                           r.qlora_nuclear = ref;
+                           r.bits = res.bits_per_weight;
+                           r.elements = static_cast<double>(w.size());
+                           r.trace = std::move(res.trace);
+                           out.push_back(std::move(r));
+                         });
+  return out;
 }
 
-Record run(const Params& p, const Context& ctx) {
-  const auto t0 = Clock::now();
-  const auto source = io::open_source(std::get<std::string>(p.at("source")));
-  const auto tensors = io::select_tensors(*source, std::get<std::string>(p.at("layers")));
-  const auto plan = make_plan(p);
-  std::vector<TensorResult> results(tensors.size());
-  std::vector<std::string> errors(tensors.size());
-  std::mutex load_mu, progress_mu;
-  size_t done = 0;
-  // Tensors in parallel, each on one thread: small matrices gain more from this than from
-  // threads inside one. Every tensor's result depends only on its own data and the point's
-  // seed, so the thread count does not change them.
-  // A lone tensor keeps every thread for itself (the region is then inactive).
-  const int n = static_cast<int>(tensors.size());
-  const int threads =
-      std::min(n, std::max(1, ctx.threads > 0 ? ctx.threads : omp_get_max_threads()));
-#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
-  for (int i = 0; i < n; ++i) {
-    const auto k = static_cast<size_t>(i);
-    try {
-      Matrix w;
-      {
-        std::lock_guard lock(load_mu);
-        w = source->load(tensors[k].name);
-      }
-      results[k] = run_tensor(plan, tensors[k].name, w);
-    } catch (const std::exception& e) {
-      errors[k] = fmt::format("tensor '{}': {}", tensors[k].name, e.what());
-    }
-    std::lock_guard lock(progress_mu);
-    ++done;
-    if (ctx.progress)
-      ctx.progress(static_cast<double>(done) / static_cast<double>(tensors.size()),
-                   tensors[k].name);
-  }
-  for (const auto& e : errors)
-    if (!e.empty()) throw Error(e);
-
+Record make_record(const Params& p, const std::vector<io::TensorInfo>& tensors,
+                   const std::vector<const TensorResult*>& results, double seconds) {
   Record rec;
   rec.params = p;
   double rel = 0, red_fro = 0, red_nuc = 0, bits = 0, elements = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
-    const auto& r = results[i];
+    const auto& r = *results[i];
     const auto& t = r.trace;
     rel += t.residual_rel.back();
     red_fro += 1 - t.residual_vs_qlora.back();
@@ -257,9 +255,86 @@ Record run(const Params& p, const Context& ctx) {
   rec.metrics["err_reduction_nuclear"] = red_nuc / count;
   rec.metrics["bits_per_weight"] = bits / elements;
   rec.metrics["tensors"] = count;
-  rec.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  rec.metrics["seconds"] = rec.seconds;
+  rec.seconds = seconds;
+  rec.metrics["seconds"] = seconds;
   return rec;
+}
+
+int point_steps(const Params& p) {
+  return p.count("steps") ? static_cast<int>(std::get<int64_t>(p.at("steps"))) : 0;
+}
+
+// Points that differ only in steps (already grouped by chain_key) run as one chain per tensor.
+// Each record's seconds is the shared run's.
+std::vector<Record> run_chain(const std::vector<Params>& points, const Context& ctx) {
+  const auto t0 = Clock::now();
+  const Params& p = points.front();
+  const std::string source_spec = std::get<std::string>(p.at("source"));
+  const auto source = io::open_source(source_spec);
+  const auto tensors = io::select_tensors(*source, std::get<std::string>(p.at("layers")));
+  const auto plan = make_plan(p);
+  std::vector<int> steps;
+  for (const auto& q : points) steps.push_back(point_steps(q));
+  std::vector<int> sorted = steps;
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  std::vector<std::vector<TensorResult>> results(tensors.size());
+  std::vector<std::string> errors(tensors.size());
+  std::mutex load_mu, progress_mu;
+  size_t done = 0;
+  // Tensors in parallel, each on one thread: small matrices gain more from this than from
+  // threads inside one, and large ones keep both cores busy without the fork/join of threaded
+  // BLAS. One tensor in flight per thread, read from the source one at a time. Every tensor's
+  // result depends only on its own data and the point's seed, so the thread count does not
+  // change them. A lone tensor keeps every thread for itself (the region is then inactive).
+  const int n = static_cast<int>(tensors.size());
+  const int threads =
+      std::min(n, std::max(1, ctx.threads > 0 ? ctx.threads : omp_get_max_threads()));
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
+  for (int i = 0; i < n; ++i) {
+    const auto k = static_cast<size_t>(i);
+    try {
+      Matrix w;
+      {
+        std::lock_guard lock(load_mu);
+        w = source->load(tensors[k].name);
+      }
+      results[k] = run_tensor(plan, source_spec, tensors[k].name, w, sorted);
+    } catch (const std::exception& e) {
+      errors[k] = fmt::format("tensor '{}': {}", tensors[k].name, e.what());
+    }
+    std::lock_guard lock(progress_mu);
+    ++done;
+    if (ctx.progress)
+      ctx.progress(static_cast<double>(done) / static_cast<double>(tensors.size()),
+                   tensors[k].name);
+  }
+  for (const auto& e : errors)
+    if (!e.empty()) throw Error(e);
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::vector<Record> out;
+  for (size_t j = 0; j < points.size(); ++j) {
+    const size_t at = static_cast<size_t>(
+        std::lower_bound(sorted.begin(), sorted.end(), steps[j]) - sorted.begin());
+    std::vector<const TensorResult*> mine;
+    for (const auto& r : results) mine.push_back(&r[at]);
+    out.push_back(make_record(points[j], tensors, mine, seconds));
+  }
+  return out;
+}
+
+// Points with the same key share a chain: everything but steps. A one-step point has no stop
+// key and runs without stopping, as do points with stop = none; stop = rise chains apart.
+std::string chain_key(const Params& p) {
+  Params rest = p;
+  rest.erase("steps");
+  if (auto it = rest.find("stop"); it != rest.end() && std::get<std::string>(it->second) == "none")
+    rest.erase(it);
+  return sweep::canonical(rest);
+}
+
+Record run(const Params& p, const Context& ctx) {
+  return run_chain({p}, ctx).front();
 }
 
 }  // namespace
@@ -282,9 +357,14 @@ Experiment residual_experiment() {
       {"svd", "exact", "truncated SVD: exact, or randomized[:p=10:q=2]"},
       {"alpha", "16", "LoRA alpha (s = alpha / rank); the residual does not depend on it"},
       {"stop", "none", "none, or rise: keep the best step once the residual rises"},
+      {"nuclear", "ends",
+       "where the nuclear norm is computed: none, ends (t = 0 and the result: what "
+       "err_reduction_nuclear needs), every (each step)"},
   };
   e.normalise = normalise;
   e.run = run;
+  e.chain_key = chain_key;
+  e.run_chain = run_chain;
   return e;
 }
 

@@ -41,7 +41,8 @@ std::string method_list() {
 }  // namespace
 
 int cmd_init_matrix(int argc, char** argv) {
-  std::string npy, method, quant_text, rank_text, svd_text, save, stop, seed_text, alpha_text;
+  std::string npy, method, quant_text, rank_text, svd_text, save, stop, seed_text, alpha_text,
+      nuclear_text;
   int steps = 1, threads = 0;
   po::options_description desc(
       "usage: loftlab init-matrix --npy W.npy [options]\n\n"
@@ -67,7 +68,9 @@ int cmd_init_matrix(int argc, char** argv) {
       "alpha", po::value(&alpha_text)->default_value("0"), "lora_alpha (0 = rank, so s = 1)")(
       "stop", po::value(&stop)->default_value("none"),
       "none | rise (stop once the residual rises, keep the best step)")(
-      "nuclear", "compute the nuclear norm even where it costs a full SVD per step")(
+      "nuclear", po::value(&nuclear_text)->default_value("none")->implicit_value("every"),
+      "where the trace computes the nuclear norm when it costs an eigensolve: none | ends "
+      "(t = 0 and the result) | every (each step; bare --nuclear)")(
       "threads", po::value(&threads)->default_value(0), "OpenMP/BLAS threads (0 = default)")(
       "save", po::value(&save), "write Q.npy, A.npy, B.npy into this folder (created)");
   po::variables_map vm;
@@ -107,7 +110,7 @@ int cmd_init_matrix(int argc, char** argv) {
   opt.svd = lowrank::parse_svd(svd_text);
   opt.lora_alpha = alpha;
   opt.stop_on_rise = stop == "rise";
-  opt.nuclear = vm.count("nuclear") > 0;
+  opt.nuclear = init::parse_nuclear(nuclear_text);
   const Matrix w = io::read_npy(npy);
   const int rank =
       init::resolve_rank(init::parse_rank(rank_text), w, m.quantizes ? q : quant::Spec{});

@@ -342,6 +342,17 @@ int run_sweep(const Options& o, const Ranks& ranks) {
     ctx.progress = pc.progress;
     return experiment->run(p.params, ctx);
   };
+  if (experiment->chain_key && experiment->run_chain) {
+    hooks.group_key = [&](const sweep::Point& p) { return experiment->chain_key(p.params); };
+    hooks.run_group = [&](const std::vector<sweep::Point>& group, const sweep::PointContext& pc) {
+      exp::Context ctx;
+      ctx.threads = pc.threads;
+      ctx.progress = pc.progress;
+      std::vector<results::Params> params;
+      for (const auto& p : group) params.push_back(p.params);
+      return experiment->run_chain(params, ctx);
+    };
+  }
   const results::PointMeta meta{config.name, expanded};
   hooks.store = [&](const sweep::Point& p, const results::Record& r) {
     results::write_point(dir, p.id, r, meta);

@@ -24,13 +24,18 @@
 //   residual_rel       residual_fro / ||W||_F
 //   residual_vs_qlora  residual_fro / ||W - q(W)||_F (QLoRA's error; 1 at t = 0 for loftq)
 //   residual_nuclear   nuclear norm of the same error. With an SVD method that returns every
-//                      singular value (exact) it is free: the error's spectrum is the tail
-//                      beyond r. Otherwise it costs one more full SVD per step, so it is
-//                      computed only with Options::nuclear and is NaN where not computed.
+//                      singular value (exact-gesdd) it is free: the error's spectrum is the
+//                      tail beyond r. Otherwise it costs a Gram eigensolve per state
+//                      (lowrank/nuclear.hpp), so Options::nuclear says where: none, ends (t = 0
+//                      and the returned state: what an error reduction needs) or every step.
+//                      NaN where not computed.
 //   seconds            cumulative wall seconds since the method started
 // With stop_on_rise the alternation stops once residual_fro rises and returns the best state;
 // the trace then ends at that state, so its last entry always describes the returned Q, A, B.
 #include <cstdint>
+#include <functional>
+#include <limits>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,13 +46,23 @@
 
 namespace loft::init {
 
+// Where the trace computes residual_nuclear beyond the free values (see above).
+enum class Nuclear { none, ends, every };
+Nuclear parse_nuclear(std::string_view text);  // "none" | "ends" | "every"; throws naming them
+std::string_view format(Nuclear n);
+
 struct Options {
   int steps = 1;              // T, alternating steps (loftq, qpissa)
   uint64_t seed = 0;          // lora/qlora's A and the randomized SVD sketches
   lowrank::SvdSpec svd;       // default "exact"
   double lora_alpha = 0;      // <= 0 means alpha = rank (s = 1)
   bool stop_on_rise = false;  // "stop = rise": keep the best step once the residual rises
-  bool nuclear = false;       // compute residual_nuclear even where it costs an extra SVD
+  Nuclear nuclear = Nuclear::ends;  // where residual_nuclear costs an extra eigensolve
+  // ||W - q(W)||_* when the caller already has it (it depends on W and q alone, so a sweep
+  // computes it once per tensor and quantizer): qlora's and loftq's t = 0 value, used instead of
+  // computing it. Must be lowrank::nuclear_norm(W - fake_quantize(q, W)), the value computed
+  // otherwise, so that traces do not depend on whether it was known. NaN: not known.
+  double qlora_nuclear = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct Trace {
@@ -74,9 +89,21 @@ struct Method {
   bool uses_steps;  // uses Options::steps, svd and stop_on_rise
   bool uses_seed;   // draws random numbers (Kaiming A; or the SVD when it is randomized)
   Result (*run)(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& options);
+  // The step methods' shared alternation (initialize_chain); null for the others.
+  void (*chain)(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& options,
+                std::span<const int> steps, const std::function<void(int, Result&&)>& emit);
 };
 
 const std::vector<Method>& methods();
+
+// One alternation serving several step counts: runs `method` to the largest T in `steps`
+// (ascending, distinct, >= 0) and calls emit(T, result) as each is reached, in order. Every
+// emitted result equals initialize() with options.steps = T: the same Q, A, B and the same
+// trace bits (seconds aside, which time the shared chain), stop_on_rise included. The step
+// methods alternate once; the others run once and emit the same result for every T.
+void initialize_chain(std::string_view method, ConstMatrixRef w, const quant::Spec& q, int rank,
+                      const Options& options, std::span<const int> steps,
+                      const std::function<void(int, Result&&)>& emit);
 const Method& find_method(std::string_view name);  // throws listing the valid names
 
 // Runs one method. Throws for rank outside 1..min(out, in), steps < 0, NaN/Inf in w, or a

@@ -9,6 +9,7 @@
 #include "common/error.hpp"
 #include "common/rng.hpp"
 #include "init/init.hpp"
+#include "lowrank/nuclear.hpp"
 #include "lowrank/products.hpp"
 
 namespace loft::init {
@@ -32,6 +33,8 @@ double nuclear_norm(const Eigen::VectorXf& values) {
   for (float v : values) s += v;
   return s;
 }
+
+using Emit = std::function<void(int, Result&&)>;
 
 // What every method shares: the shape checks, the scale, and the trace bookkeeping.
 struct Run {
@@ -93,19 +96,50 @@ Result run_qlora(ConstMatrixRef w, const quant::Spec& q, int rank, const Options
   run.res.A = kaiming_uniform_a(rank, static_cast<int>(w.cols()), opt.seed);
   run.res.bits_per_weight = quant::bits_per_weight(q);
   run.qlora_norm = frobenius_distance(w, run.res.Q);
-  const double nuclear = opt.nuclear ? nuclear_norm(lowrank::singular_values(w - run.res.Q)) : kNaN;
+  double nuclear = kNaN;
+  if (opt.nuclear != Nuclear::none)
+    nuclear = std::isnan(opt.qlora_nuclear) ? lowrank::nuclear_norm(w - run.res.Q)
+                                            : opt.qlora_nuclear;
   run.record(run.qlora_norm, nuclear);
   return std::move(run.res);
 }
 
-// LoftQ and QPiSSA: the same alternation, started from B A = 0 or from the SVD of W.
-Result alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt,
-                 bool svd_first) {
+// The state of the alternation after its last step, as a trace entry: ||W - Q - s B A||_*.
+double state_nuclear(ConstMatrixRef w, const Result& res) {
+  Matrix e;
+  lowrank::subtract_product(w, static_cast<float>(res.scale), res.B, res.A, e);
+  e -= res.Q;
+  return lowrank::nuclear_norm(e);
+}
+
+// The state as a run of `steps` steps alone returns it: under Nuclear::ends only t = 0, the last
+// entry and the free values keep their nuclear norms.
+Result as_run_alone(Result res, const std::vector<bool>& free_nuclear, Nuclear mode) {
+  if (mode == Nuclear::ends)
+    for (size_t t = 1; t + 1 < res.trace.size(); ++t)
+      if (!free_nuclear[t]) res.trace.residual_nuclear[t] = kNaN;
+  return res;
+}
+
+// LoftQ and QPiSSA: the same alternation, started from B A = 0 or from the SVD of W, run to the
+// largest of `targets` and emitted at each.
+void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt,
+               bool svd_first, std::span<const int> targets, const Emit& emit) {
   Run run(w, q, rank, opt);
   Result& res = run.res;
   res.bits_per_weight = quant::bits_per_weight(q);
   const float s = static_cast<float>(res.scale);
   auto svd_seed = [&](int t) { return derive_seed(opt.seed, fmt::format("svd-step-{}", t)); };
+  const int last = targets.back();
+  size_t next = 0;  // the next target to emit
+  auto is_target = [&](int t) { return next < targets.size() && targets[next] == t; };
+  std::vector<bool> free_nuclear{false};
+  auto emit_next = [&] {
+    const int t = targets[next++];
+    // The last target takes the state itself, the others a copy.
+    emit(t, as_run_alone(next == targets.size() ? std::move(res) : Result(res), free_nuclear,
+                         opt.nuclear));
+  };
 
   Matrix m;  // W - s B A, what the next step quantises
   if (svd_first) {
@@ -122,13 +156,16 @@ Result alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options
   const double fro0 = frobenius_distance(m, res.Q);
   // loftq's first SVD is of W - Q_1, the t = 0 error itself: its nuclear norm comes free then.
   const bool free_first =
-      !svd_first && opt.steps >= 1 && lowrank::find_svd_method(opt.svd.name).all_values;
-  const double nuclear0 =
-      !free_first && opt.nuclear ? nuclear_norm(lowrank::singular_values(m - res.Q)) : kNaN;
+      !svd_first && last >= 1 && lowrank::find_svd_method(opt.svd.name).all_values;
+  double nuclear0 = kNaN;
+  if (!free_first && opt.nuclear != Nuclear::none)
+    nuclear0 = !svd_first && !std::isnan(opt.qlora_nuclear) ? opt.qlora_nuclear
+                                                            : lowrank::nuclear_norm(m - res.Q);
   run.record(fro0, nuclear0);
+  if (is_target(0)) emit_next();
 
   Matrix prev_q, prev_a, prev_b;
-  for (int t = 1; t <= opt.steps; ++t) {
+  for (int t = 1; t <= last; ++t) {
     if (opt.stop_on_rise) {
       prev_q = res.Q;
       prev_a = res.A;
@@ -141,23 +178,37 @@ Result alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options
     lowrank::subtract_product(w, s, res.B, res.A, m);
     const double fro = frobenius_distance(m, res.Q);
     double nuclear = kNaN;
+    free_nuclear.push_back(svd.all_values.size() > 0);
     if (svd.all_values.size() > 0) {
       nuclear = nuclear_norm(svd.all_values.tail(svd.all_values.size() - rank));
       if (t == 1 && free_first) res.trace.residual_nuclear[0] = nuclear_norm(svd.all_values);
-    } else if (opt.nuclear) {
-      nuclear = nuclear_norm(lowrank::singular_values(m - res.Q));
+    } else if (opt.nuclear == Nuclear::every || (opt.nuclear == Nuclear::ends && is_target(t))) {
+      nuclear = lowrank::nuclear_norm(m - res.Q);
     }
     run.record(fro, nuclear);
     res.steps_run = t;
     if (opt.stop_on_rise && fro > res.trace.residual_fro[t - 1]) {
       run.pop();
+      free_nuclear.pop_back();
       res.Q = std::move(prev_q);
       res.A = std::move(prev_a);
       res.B = std::move(prev_b);
-      break;
+      // The returned state is the previous one: its nuclear norm is an end now.
+      double& back = res.trace.residual_nuclear.back();
+      if (std::isnan(back) && opt.nuclear != Nuclear::none) back = state_nuclear(w, res);
+      while (next < targets.size()) emit_next();
+      return;
     }
+    if (is_target(t)) emit_next();
   }
-  return std::move(run.res);
+}
+
+Result alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt,
+                 bool svd_first) {
+  Result out;
+  const int steps[] = {opt.steps};
+  alternate(w, q, rank, opt, svd_first, steps, [&](int, Result&& r) { out = std::move(r); });
+  return out;
 }
 
 Result run_loftq(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt) {
@@ -167,6 +218,20 @@ Result run_loftq(ConstMatrixRef w, const quant::Spec& q, int rank, const Options
 
 Result run_qpissa(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt) {
   return alternate(w, q, rank, opt, true);
+}
+
+void chain_loftq(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt,
+                 std::span<const int> steps, const Emit& emit) {
+  if (steps.front() == 0) {  // steps = 0 is qlora
+    emit(0, run_qlora(w, q, rank, opt));
+    steps = steps.subspan(1);
+  }
+  if (!steps.empty()) alternate(w, q, rank, opt, false, steps, emit);
+}
+
+void chain_qpissa(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt,
+                  std::span<const int> steps, const Emit& emit) {
+  alternate(w, q, rank, opt, true, steps, emit);
 }
 
 std::string method_names() {
@@ -180,13 +245,14 @@ std::string method_names() {
 const std::vector<Method>& methods() {
   static const std::vector<Method> table = {
       {"lora", "no quantisation: Q = W, A Kaiming-uniform (PEFT), B = 0", false, false, true,
-       run_lora},
-      {"qlora", "Q = q(W), A Kaiming-uniform (PEFT), B = 0", true, false, true, run_qlora},
+       run_lora, nullptr},
+      {"qlora", "Q = q(W), A Kaiming-uniform (PEFT), B = 0", true, false, true, run_qlora,
+       nullptr},
       {"loftq",
        "LoftQ Alg. 1: T alternating steps Q = q(W - sBA), BA = SVD_r(W - Q), quantise first", true,
-       true, true, run_loftq},
+       true, true, run_loftq, chain_loftq},
       {"qpissa", "SVD first (PiSSA), then T alternating steps as loftq", true, true, true,
-       run_qpissa},
+       run_qpissa, chain_qpissa},
   };
   return table;
 }
@@ -197,8 +263,25 @@ const Method& find_method(std::string_view name) {
   fail("unknown initialisation method '{}' (valid: {})", name, method_names());
 }
 
-Result initialize(std::string_view method, ConstMatrixRef w, const quant::Spec& q, int rank,
-                  const Options& options) {
+Nuclear parse_nuclear(std::string_view text) {
+  for (Nuclear n : {Nuclear::none, Nuclear::ends, Nuclear::every})
+    if (format(n) == text) return n;
+  fail("nuclear: '{}' is not valid (valid: none, ends, every)", text);
+}
+
+std::string_view format(Nuclear n) {
+  switch (n) {
+    case Nuclear::none: return "none";
+    case Nuclear::ends: return "ends";
+    case Nuclear::every: return "every";
+  }
+  return "?";
+}
+
+namespace {
+
+const Method& checked(std::string_view method, ConstMatrixRef w, const quant::Spec& q, int rank,
+                      const Options& options) {
   const Method& m = find_method(method);
   const Eigen::Index k = std::min(w.rows(), w.cols());
   if (k == 0) fail("{}: empty {}x{} matrix", method, w.rows(), w.cols());
@@ -210,7 +293,28 @@ Result initialize(std::string_view method, ConstMatrixRef w, const quant::Spec& 
     fail("{}: the {}x{} matrix has NaN or Inf entries", method, w.rows(), w.cols());
   if (m.quantizes) quant::validate(q);
   lowrank::find_svd_method(options.svd.name);  // a bad name fails before any work
-  return m.run(w, q, rank, options);
+  return m;
+}
+
+}  // namespace
+
+Result initialize(std::string_view method, ConstMatrixRef w, const quant::Spec& q, int rank,
+                  const Options& options) {
+  return checked(method, w, q, rank, options).run(w, q, rank, options);
+}
+
+void initialize_chain(std::string_view method, ConstMatrixRef w, const quant::Spec& q, int rank,
+                      const Options& options, std::span<const int> steps, const Emit& emit) {
+  if (steps.empty()) return;
+  for (size_t i = 0; i < steps.size(); ++i)
+    if (steps[i] < 0 || (i > 0 && steps[i] <= steps[i - 1]))
+      fail("{}: chain steps must be ascending, distinct and >= 0", method);
+  Options last = options;
+  last.steps = steps.back();
+  const Method& m = checked(method, w, q, rank, last);
+  if (m.chain) return m.chain(w, q, rank, last, steps, emit);
+  const Result r = m.run(w, q, rank, last);
+  for (int t : steps) emit(t, Result(r));
 }
 
 }  // namespace loft::init

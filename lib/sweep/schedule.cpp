@@ -91,6 +91,33 @@ results::Record failed_record(const Point& p, const std::string& message, double
   return r;
 }
 
+// The tasks of a run, as positions in todo: one point each, or with a group key the points that
+// share it (in todo's order, placed where the first of them is).
+std::vector<std::vector<size_t>> group_tasks(const PointList& points,
+                                             const std::vector<size_t>& todo, const Hooks& hooks) {
+  std::vector<std::vector<size_t>> tasks;
+  const bool grouping = hooks.group_key && hooks.run_group;
+  std::map<std::string, size_t> where;  // key -> task
+  for (size_t k = 0; k < todo.size(); ++k) {
+    std::string key;
+    if (grouping) {
+      try {
+        key = hooks.group_key(points.point(todo[k]));
+      } catch (const std::exception&) {
+        key.clear();  // the point fails on its own when it runs
+      }
+    }
+    if (key.empty()) {
+      tasks.push_back({k});
+      continue;
+    }
+    auto [it, fresh] = where.try_emplace(key, tasks.size());
+    if (fresh) tasks.emplace_back();
+    tasks[it->second].push_back(k);
+  }
+  return tasks;
+}
+
 }  // namespace
 
 Shard parse_shard(std::string_view text) {
@@ -132,7 +159,8 @@ RunReport run_points(const PointList& points, const RunOptions& options, const H
     else
       todo.push_back(i);
   }
-  const int jobs = std::max(1, std::min<int>(options.jobs, static_cast<int>(todo.size())));
+  const std::vector<std::vector<size_t>> tasks = group_tasks(points, todo, hooks);
+  const int jobs = std::max(1, std::min<int>(options.jobs, static_cast<int>(tasks.size())));
   const int all_threads = options.threads > 0 ? options.threads : omp_get_max_threads();
   PointContext base;
   base.threads = std::max(1, all_threads / jobs);
@@ -141,45 +169,65 @@ RunReport run_points(const PointList& points, const RunOptions& options, const H
   std::atomic<size_t> next{0};
   std::mutex mu;  // guards report.failures and fatal
   std::exception_ptr fatal;
+  // Stores one finished point; false once the store has failed (then the pool stops).
+  auto finish = [&](const Point& p, results::Record& r, double seconds) {
+    r.params = p.params;  // the point's identity is the sweep's, whatever run returned
+    if (r.status != "complete" && r.status != "failed") r.status = "failed";
+    if (r.seconds <= 0) r.seconds = seconds;
+    try {
+      hooks.store(p, r);
+    } catch (...) {
+      std::lock_guard lock(mu);
+      if (!fatal) fatal = std::current_exception();
+      return false;
+    }
+    const bool failed = r.status != "complete";
+    {
+      std::lock_guard lock(mu);
+      ++report.ran;
+      if (failed) report.failures.push_back({p.id, r.error});
+    }
+    progress.finish(p.id, failed);
+    return true;
+  };
   auto worker = [&] {
     // OpenMP's thread count is per calling thread: each point's parallel regions use its share.
     omp_set_num_threads(base.threads);
-    for (size_t i; (i = next++) < todo.size();) {
+    for (size_t i; (i = next++) < tasks.size();) {
       {
         std::lock_guard lock(mu);
         if (fatal) return;
       }
-      Point p{points.id(todo[i]), {}};
+      std::vector<Point> group;
+      for (size_t k : tasks[i]) group.push_back(Point{points.id(todo[k]), {}});
       PointContext ctx = base;
-      ctx.progress = [&](double f, const std::string& s) { progress.update(p.id, f, s); };
+      ctx.progress = [&](double f, const std::string& s) {
+        for (const auto& p : group) progress.update(p.id, f, s);
+      };
       const auto tp = Clock::now();
-      results::Record r;
+      std::vector<results::Record> records;
       try {
-        p = points.point(todo[i]);
-        progress.update(p.id, 0, "");
-        r = hooks.run(p, ctx);
-        r.params = p.params;  // the point's identity is the sweep's, whatever run returned
-        if (r.status != "complete" && r.status != "failed") r.status = "failed";
-        if (r.seconds <= 0) r.seconds = since(tp);
+        for (size_t k = 0; k < group.size(); ++k) {
+          group[k] = points.point(todo[tasks[i][k]]);
+          progress.update(group[k].id, 0, "");
+        }
+        if (group.size() == 1) {
+          records.push_back(hooks.run(group.front(), ctx));
+        } else {
+          records = hooks.run_group(group, ctx);
+          if (records.size() != group.size())
+            fail("a group of {} points returned {} records", group.size(), records.size());
+        }
       } catch (const std::exception& e) {
-        r = failed_record(p, e.what(), since(tp));
+        records.clear();
+        for (const auto& p : group) records.push_back(failed_record(p, e.what(), since(tp)));
       } catch (...) {
-        r = failed_record(p, "non-standard exception", since(tp));
+        records.clear();
+        for (const auto& p : group)
+          records.push_back(failed_record(p, "non-standard exception", since(tp)));
       }
-      try {
-        hooks.store(p, r);
-      } catch (...) {
-        std::lock_guard lock(mu);
-        if (!fatal) fatal = std::current_exception();
-        return;
-      }
-      const bool failed = r.status != "complete";
-      {
-        std::lock_guard lock(mu);
-        ++report.ran;
-        if (failed) report.failures.push_back({p.id, r.error});
-      }
-      progress.finish(p.id, failed);
+      for (size_t k = 0; k < group.size(); ++k)
+        if (!finish(group[k], records[k], since(tp))) return;
     }
   };
   const int caller_threads = omp_get_max_threads();

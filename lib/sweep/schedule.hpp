@@ -43,6 +43,12 @@ struct Hooks {
   std::function<results::Record(const Point&, const PointContext&)> run;
   // Stores a finished point, complete or failed. Called from pool threads, one call per point.
   std::function<void(const Point&, const results::Record&)> store;
+  // Optional: points (not yet complete) with the same non-empty group key run as one task
+  // through run_group, which returns one record per point in order; each is still stored as
+  // its own point (so resume works per point). A failure fails every point of the group.
+  std::function<std::string(const Point&)> group_key;
+  std::function<std::vector<results::Record>(const std::vector<Point>&, const PointContext&)>
+      run_group;
 };
 
 struct RunOptions {

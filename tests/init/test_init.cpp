@@ -173,23 +173,104 @@ TEST_CASE("nuclear norm: free with exact-gesdd (all values), optional otherwise"
             .epsilon(1e-4));
   CHECK(ex.trace.residual_nuclear.back() == Approx(nuclear_reference(ex, w)).epsilon(1e-4));
 
-  const Result rnd = initialize("loftq", w, nf2, 6, opts(2, "randomized"));
+  Options off = opts(2, "randomized");
+  off.nuclear = Nuclear::none;
+  const Result rnd = initialize("loftq", w, nf2, 6, off);
   for (double v : rnd.trace.residual_nuclear) CHECK(std::isnan(v));
   Options on = opts(2, "randomized");
-  on.nuclear = true;
+  on.nuclear = Nuclear::every;
   const Result rnd_on = initialize("loftq", w, nf2, 6, on);
+  for (double v : rnd_on.trace.residual_nuclear) CHECK(!std::isnan(v));
   CHECK(rnd_on.trace.residual_nuclear.back() == Approx(nuclear_reference(rnd_on, w)).epsilon(1e-4));
   CHECK(identical(rnd_on.Q, rnd.Q));  // the diagnostic does not change the result
+  // The default, ends: t = 0 and the returned state only.
+  const Result rnd_ends = initialize("loftq", w, nf2, 6, opts(2, "randomized"));
+  CHECK(rnd_ends.trace.residual_nuclear[0] == rnd_on.trace.residual_nuclear[0]);
+  CHECK(std::isnan(rnd_ends.trace.residual_nuclear[1]));
+  CHECK(rnd_ends.trace.residual_nuclear[2] == rnd_on.trace.residual_nuclear[2]);
   const Result qlora = initialize("qlora", w, nf2, 6, on);
   CHECK(qlora.trace.residual_nuclear[0] == Approx(nuclear_reference(qlora, w)).epsilon(1e-4));
+  // A known ||W - q(W)||_* is taken as t = 0's value instead of being computed.
+  Options known = opts(2, "randomized");
+  known.qlora_nuclear = 123.5;
+  CHECK(initialize("loftq", w, nf2, 6, known).trace.residual_nuclear[0] == 123.5);
   // exact (sgesvdx, top r only) pays for the values only when asked.
-  for (double v : initialize("loftq", w, nf2, 6, opts(2)).trace.residual_nuclear)
+  Options exact_off = opts(2);
+  exact_off.nuclear = Nuclear::none;
+  for (double v : initialize("loftq", w, nf2, 6, exact_off).trace.residual_nuclear)
     CHECK(std::isnan(v));
   Options exact_on = opts(2);
-  exact_on.nuclear = true;
+  exact_on.nuclear = Nuclear::every;
   const Result ex_on = initialize("loftq", w, nf2, 6, exact_on);
   CHECK(ex_on.trace.residual_nuclear[0] == Approx(ex0.trace.residual_nuclear[0]).epsilon(1e-4));
   CHECK(ex_on.trace.residual_nuclear.back() == Approx(nuclear_reference(ex_on, w)).epsilon(1e-4));
+  CHECK(parse_nuclear("every") == Nuclear::every);
+  CHECK_THROWS_WITH(parse_nuclear("all"), Catch::Contains("none, ends, every"));
+}
+
+// Everything of a trace but the wall seconds, bit for bit.
+void check_same_trace(const Trace& a, const Trace& b) {
+  REQUIRE(a.size() == b.size());
+  for (size_t t = 0; t < a.size(); ++t) {
+    CHECK(a.residual_fro[t] == b.residual_fro[t]);
+    CHECK(a.residual_rel[t] == b.residual_rel[t]);
+    CHECK(a.residual_vs_qlora[t] == b.residual_vs_qlora[t]);
+    const double x = a.residual_nuclear[t], y = b.residual_nuclear[t];
+    INFO("t = " << t << ": " << x << " vs " << y);
+    CHECK(((std::isnan(x) && std::isnan(y)) || x == y));
+  }
+}
+
+TEST_CASE("a chain over steps emits what each step count gives alone, bit for bit", "[init]") {
+  const Matrix w = weight_like(64, 48, 11);
+  const std::vector<int> steps = {0, 1, 2, 5};
+  for (const char* method : {"loftq", "qpissa", "qlora"})
+    for (const char* svd : {"exact", "exact-gesdd", "randomized"})
+      for (Nuclear nuc : {Nuclear::none, Nuclear::ends, Nuclear::every})
+        for (bool rise : {false, true}) {
+          INFO(method << " " << svd << " nuclear " << format(nuc) << " rise " << rise);
+          Options o = opts(1, svd);
+          o.nuclear = nuc;
+          o.stop_on_rise = rise;
+          std::vector<int> seen;
+          initialize_chain(method, w, nf2, 6, o, steps, [&](int t, Result&& r) {
+            seen.push_back(t);
+            Options alone = o;
+            alone.steps = t;
+            const Result a = initialize(method, w, nf2, 6, alone);
+            check_same_trace(r.trace, a.trace);
+            CHECK(r.steps_run == a.steps_run);
+            CHECK(identical(r.Q, a.Q));
+            CHECK(identical(r.A, a.A));
+            CHECK(identical(r.B, a.B));
+          });
+          CHECK(seen == steps);
+        }
+  // And where stop = rise does stop inside the chain (int2, heavy noise, rank 2: as below).
+  bool saw_rise = false;
+  for (uint64_t seed = 0; seed < 40 && !saw_rise; ++seed) {
+    const Matrix g = test::gaussian(64, 64, 100 + seed, 0.02f);
+    const quant::Spec int2 = quant::parse("int2");
+    Options o = opts(5, "randomized");
+    o.seed = seed;
+    o.stop_on_rise = true;
+    if (initialize("loftq", g, int2, 2, o).steps_run >= 5) continue;
+    saw_rise = true;
+    for (Nuclear nuc : {Nuclear::none, Nuclear::ends, Nuclear::every}) {
+      o.nuclear = nuc;
+      initialize_chain("loftq", g, int2, 2, o, steps, [&](int t, Result&& r) {
+        Options alone = o;
+        alone.steps = t;
+        const Result a = initialize("loftq", g, int2, 2, alone);
+        check_same_trace(r.trace, a.trace);
+        CHECK(identical(r.Q, a.Q));
+      });
+    }
+  }
+  CHECK(saw_rise);
+  Options o = opts(2);
+  CHECK_THROWS(initialize_chain("loftq", w, nf2, 6, o, std::vector<int>{2, 1},
+                                [](int, Result&&) {}));
 }
 
 TEST_CASE("stop = rise keeps the best step and a trace that ends at it", "[init]") {

@@ -23,7 +23,7 @@ TEST_CASE("every init method x every SVD method on rank-deficient matrices", "[i
           Options o;
           o.steps = 3;
           o.svd = lowrank::parse_svd(svd.name);
-          o.nuclear = true;
+          o.nuclear = Nuclear::every;
           const Result r = initialize(method.name, w, nf4, rank, o);
           REQUIRE(r.Q.rows() == w.rows());
           REQUIRE(r.Q.cols() == w.cols());

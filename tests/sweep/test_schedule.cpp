@@ -184,3 +184,49 @@ TEST_CASE("durations print compactly", "[schedule]") {
   CHECK(format_duration(125) == "2m05s");
   CHECK(format_duration(3 * 3600 + 120) == "3h02m");
 }
+
+TEST_CASE("points with one group key run as one task and are stored one by one", "[schedule]") {
+  const auto points = make_points(6);
+  FakeStore store;
+  Record done;
+  store.stored[points[1].id] = done;  // complete already: resume skips it
+  Hooks h = store.hooks(square);
+  std::mutex mu;
+  std::vector<size_t> group_sizes;
+  h.group_key = [](const Point& p) {
+    return std::get<int64_t>(p.params.at("i")) % 2 ? std::string("odd") : std::string();
+  };
+  h.run_group = [&](const std::vector<Point>& group, const PointContext& ctx) {
+    {
+      std::lock_guard l(mu);
+      group_sizes.push_back(group.size());
+    }
+    std::vector<Record> out;
+    for (const auto& p : group) out.push_back(square(p, ctx));
+    return out;
+  };
+  RunOptions o;
+  o.jobs = 2;
+  const auto report = run_points(points, o, h);
+  CHECK(report.skipped == 1);
+  CHECK(report.ran == 5);
+  size_t odd_todo = 0;
+  for (size_t k = 0; k < points.size(); ++k)
+    if (k != 1 && std::get<int64_t>(points[k].params.at("i")) % 2) ++odd_todo;
+  // Every odd point but the complete one in one call; even points ran alone through run.
+  CHECK(group_sizes == std::vector<size_t>{odd_todo});
+  for (const auto& p : points) {
+    CHECK(store.writes[p.id] == (p.id == points[1].id ? 0 : 1));
+    if (p.id != points[1].id) CHECK(store.stored[p.id].metrics.at("square") == square(p, {}).metrics.at("square"));
+  }
+  // A group that fails fails each of its points.
+  FakeStore failing;
+  Hooks f = failing.hooks(square);
+  f.group_key = h.group_key;
+  f.run_group = [](const std::vector<Point>&, const PointContext&) -> std::vector<Record> {
+    throw loft::Error("boom");
+  };
+  const auto r2 = run_points(points, o, f);
+  CHECK(r2.failures.size() == 3);
+  for (const auto& fl : r2.failures) CHECK(fl.message == "boom");
+}
