@@ -6,6 +6,7 @@
 #   make bench      build and run the benchmarks (see bench/README.md)
 #   make deps       install what packages.txt lists (idempotent, quick when all present)
 #   make format     clang-format the C++ sources
+#   make format-check  fail (listing the drift) if a C++ source differs from .clang-format
 
 JOBS   ?= $(shell nproc)
 BUILD  ?= build
@@ -14,7 +15,7 @@ CMAKE_FLAGS ?=
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PY     := /usr/bin/python3
 
-.PHONY: all build deps test test-kernels run bench format clean reproduce reproduce-quick
+.PHONY: all build deps test test-kernels run bench format format-check clean reproduce reproduce-quick
 
 all: build
 
@@ -60,6 +61,9 @@ reproduce-quick: build
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+format-check: deps
+	clang-format --dry-run -Werror $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
 	rm -rf $(BUILD) $(TBUILD)

@@ -10,8 +10,8 @@
 #include <numbers>
 
 #include "common/error.hpp"
-#include "common/text.hpp"
 #include "common/rng.hpp"
+#include "common/text.hpp"
 
 namespace loft::io {
 namespace {

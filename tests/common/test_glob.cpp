@@ -25,7 +25,7 @@ TEST_CASE("globs: character sets and their complements") {
   CHECK(glob_match("*.[qk]_proj.*", "x.q_proj.weight"));
   CHECK(!glob_match("*.[!qk]_proj.*", "x.k_proj.weight"));
   CHECK(glob_match("*.[!qk]_proj.*", "x.v_proj.weight"));
-  CHECK(glob_match("[]]", "]"));  // ']' first in a set is a member
+  CHECK(glob_match("[]]", "]"));    // ']' first in a set is a member
   CHECK(glob_match("a[b", "a[b"));  // unterminated: the rest is literal
   CHECK(!glob_match("a[b", "ab"));
 }
@@ -39,7 +39,7 @@ TEST_CASE("globs: {a..b} is a decimal integer in a range, without leading zeros"
   CHECK(glob_match("a{1..2}0", "a10"));  // every prefix of the digit run is tried
   CHECK(!glob_match("model.layers.{0..3}.*", "model.layers.x.y"));
   CHECK(glob_match("{3..3}", "3"));
-  CHECK(!glob_match("{4..3}", "3"));  // an empty range matches nothing
+  CHECK(!glob_match("{4..3}", "3"));      // an empty range matches nothing
   CHECK(glob_match("a{1,2}", "a{1,2}"));  // not a range: literal
   CHECK(glob_match("a{1..}", "a{1..}"));
   CHECK(!glob_match("a{1..}", "a1"));
