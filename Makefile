@@ -9,6 +9,7 @@
 #   make bench      build and run the benchmarks (see bench/README.md)
 #   make deps       install what packages.txt lists (idempotent, quick when all present)
 #   make format     clang-format the C++ sources
+#   make format-check  fail (listing the drift) if a C++ source differs from .clang-format
 
 JOBS   ?= $(shell nproc)
 BUILD  ?= build
@@ -20,7 +21,7 @@ CMAKE_FLAGS ?=
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PY     := /usr/bin/python3
 
-.PHONY: all build deps test test-kernels test-sanitize fuzz fuzz-build fuzz-replay run bench format clean reproduce reproduce-quick
+.PHONY: all build deps test test-kernels test-sanitize fuzz fuzz-build fuzz-replay run bench format format-check clean reproduce reproduce-quick
 
 all: build
 
@@ -91,6 +92,9 @@ reproduce-quick: build
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+format-check: deps
+	clang-format --dry-run -Werror $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
 	rm -rf $(BUILD) $(TBUILD) $(SBUILD) $(FBUILD)

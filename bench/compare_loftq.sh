@@ -2,7 +2,7 @@
 # LoftQ, loftlab vs PyTorch, in one run: a Gaussian N x N matrix (std 0.02, numpy seed 0), nf2,
 # rank 64, T = 5 steps; loftlab with the exact and the randomized SVD, PyTorch as PEFT/LoftQ do
 # it (bench/torch_loftq.py: full torch.linalg.svd each step, argmin quantisation), 2 threads each.
-# Targets (issue 4): randomized >= 30x faster than PyTorch with a final residual within 0.5% of
+# Targets: randomized >= 30x faster than PyTorch with a final residual within 0.5% of
 # exact; exact >= 1.5x faster with the same final residual to 1e-4 (relative).
 # `exact` is sgesvdx (top r triplets only); LOFTQ_GESDD=1 also times `exact-gesdd` (sgesdd, all
 # vectors: the driver PyTorch uses) and LOFTQ_NUCLEAR=1 times `exact --nuclear` (plus every

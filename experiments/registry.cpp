@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "common/text.hpp"
 #include "experiments/classify.hpp"
 #include "experiments/experiment.hpp"
 #include "experiments/finetune.hpp"
@@ -21,11 +22,9 @@ const std::vector<Experiment>& experiments() {
 }
 
 const Experiment& find_experiment(const std::string& name) {
-  std::string valid;
-  for (const auto& e : experiments()) {
+  for (const auto& e : experiments())
     if (e.name == name) return e;
-    valid += (valid.empty() ? "" : ", ") + e.name;
-  }
+  const std::string valid = join(experiments(), ", ", [](const Experiment& e) { return e.name; });
   fail("unknown experiment '{}' (valid: {})", name, valid);
 }
 

@@ -8,21 +8,19 @@
 // separate grid values, so write ';' there); whitespace around rules, globs and values is
 // ignored; a rule without '=' is a default for every tensor ("nf4" alone is the one-rule list
 // "*=nf4"). A tensor no rule matches is an error naming it and the globs.
-// Globs match the whole tensor name: '*' any run of characters (dots included), '?' one
-// character, '[abc]' / '[a-z]' / '[!...]' a character set or its complement, '{a..b}' a
-// decimal integer from a to b inclusive (so {0..11} matches layers 0 to 11, not 1 then 0).
+// Globs are common/glob.hpp's, matching the whole tensor name; '{0..11}' matches layers 0 to 11.
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/glob.hpp"
+#include "common/text.hpp"
 #include "init/rank.hpp"
 #include "quant/quantizer.hpp"
 
 namespace loft::init {
-
-bool glob_match(std::string_view glob, std::string_view name);
 
 // The rules as text: (glob, value) pairs in order, the syntax checked (values are not parsed).
 std::vector<std::pair<std::string, std::string>> split_rules(std::string_view text);
@@ -47,8 +45,7 @@ struct PerTensor {
   }
   const T& at(std::string_view tensor) const {
     if (const T* v = find(tensor)) return *v;
-    std::string globs;
-    for (const auto& r : rules) globs += (globs.empty() ? "" : ", ") + r.glob;
+    const std::string globs = join(rules, ", ", [](const Rule& r) { return r.glob; });
     fail("no rule matches tensor '{}' (globs: {}); add a default rule such as '*=...'", tensor,
          globs);
   }

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/text.hpp"
 
 namespace loft::io {
 namespace {
@@ -63,9 +64,7 @@ const Dtype* find_npy_dtype(std::string_view descr) {
 }
 
 std::string dtype_names() {
-  std::string s;
-  for (const auto& d : kDtypes) s += (s.empty() ? "" : ", ") + std::string(d.name);
-  return s;
+  return join(kDtypes, ", ", [](const auto& d) { return d.name; });
 }
 
 float half_to_float(uint16_t h) {

@@ -1,12 +1,13 @@
 #include "io/select.hpp"
 
 #include <fmt/format.h>
-#include <fnmatch.h>
 
 #include <algorithm>
 #include <set>
 
 #include "common/error.hpp"
+#include "common/glob.hpp"
+#include "common/text.hpp"
 
 namespace loft::io {
 namespace {
@@ -27,7 +28,7 @@ bool mentions_embedding_or_norm(std::string_view name) {
   }
 }
 
-// The glob with wildcards and [...] sets removed, parts split where a wildcard stood.
+// The glob with wildcards, [...] sets and {a..b} ranges removed, parts split where one stood.
 bool glob_names_embedding_or_norm(std::string_view glob) {
   std::string literal;
   for (size_t i = 0; i < glob.size(); ++i) {
@@ -41,6 +42,11 @@ bool glob_names_embedding_or_norm(std::string_view glob) {
       }
       literal += '.';
       i = close;
+    } else if (const size_t close = glob.find('}', i);
+               glob[i] == '{' && close != std::string_view::npos &&
+               has_wildcard(glob.substr(i, close + 1 - i))) {
+      literal += '.';
+      i = close;
     } else {
       literal += glob[i];
     }
@@ -48,21 +54,7 @@ bool glob_names_embedding_or_norm(std::string_view glob) {
   return mentions_embedding_or_norm(literal) || literal.find("ln_") != std::string::npos;
 }
 
-bool has_wildcard(std::string_view glob) {
-  return glob.find_first_of("*?[") != std::string_view::npos;
-}
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
-
 }  // namespace
-
-bool glob_match(std::string_view glob, std::string_view name) {
-  return ::fnmatch(std::string(glob).c_str(), std::string(name).c_str(), 0) == 0;
-}
 
 bool is_linear_weight(const TensorInfo& t) {
   return t.shape.size() == 2 && !mentions_embedding_or_norm(t.name);
@@ -70,15 +62,7 @@ bool is_linear_weight(const TensorInfo& t) {
 
 std::vector<TensorInfo> select_tensors(const std::vector<TensorInfo>& tensors,
                                        std::string_view globs) {
-  std::vector<std::string> list;
-  size_t start = 0;
-  for (;;) {
-    const size_t comma = globs.find(',', start);
-    std::string g = trim(globs.substr(start, comma - start));
-    if (!g.empty()) list.push_back(std::move(g));
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
-  }
+  std::vector<std::string_view> list = split_list(globs);
   if (list.empty()) list.push_back("*");
 
   std::set<std::string> chosen;

@@ -1,14 +1,14 @@
 #pragma once
-// Layer selection: `layers = GLOB[, GLOB...]` picks tensors of a source by name, with
-// fnmatch-style globs (`*` any run of characters, dots included; `?` one character; `[...]` a
-// set, `[!...]` its complement).
+// Layer selection: `layers = GLOB[, GLOB...]` picks tensors of a source by name, with the globs
+// of common/glob.hpp (`*` any run of characters, dots included; `?` one character; `[...]` a
+// set, `[!...]` its complement; `{0..3}` an integer range).
 //
 // The rule: a tensor is a *linear weight* when it is 2-D and no dot-separated part of its name
 // mentions an embedding or a norm (contains "embed" or "norm", or is "wte", "wpe", "ln" or starts
 // with "ln_"). A glob selects the linear weights it matches. It selects embeddings, norms and
 // other non-2-D tensors only when it *names* them: when its literal text (the glob without its
-// wildcards and sets) itself mentions embed/norm/wte/wpe/ln_, or when it has no wildcard at all
-// and equals the tensor's name. So `*` and `*proj*` mean every linear layer, while
+// wildcards, sets and ranges) itself mentions embed/norm/wte/wpe/ln_, or when it has no wildcard
+// at all and equals the tensor's name. So `*` and `*proj*` mean every linear layer, while
 // `*embed_tokens*`, `*norm*` or `model.norm.weight` reach the others. lm_head.weight is a linear
 // weight (it is only listed when untied).
 //
@@ -22,7 +22,6 @@
 
 namespace loft::io {
 
-bool glob_match(std::string_view glob, std::string_view name);
 bool is_linear_weight(const TensorInfo& t);
 
 // Comma-separated globs, whitespace around each ignored; empty means "*". The result keeps the

@@ -11,6 +11,7 @@
 
 #include "common/error.hpp"
 #include "common/rng.hpp"
+#include "common/text.hpp"
 
 namespace loft::io {
 namespace {
@@ -98,8 +99,7 @@ Options parse(std::string_view spec) {
   for (const auto& k : kKinds)
     if (o.kind == k.name) kind = &k;
   if (!kind) {
-    std::string names;
-    for (const auto& k : kKinds) names += (names.empty() ? "" : ", ") + std::string(k.name);
+    const std::string names = join(kKinds, ", ", [](const auto& k) { return k.name; });
     fail("synthetic:{}: unknown kind '{}' (valid: {})", spec, o.kind, names);
   }
   o.values = kCommonDefaults;

@@ -4,28 +4,21 @@
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "common/glob.hpp"
 #include "common/rng.hpp"
+#include "common/text.hpp"
 #include "init/init.hpp"
 #include "init/patterns.hpp"
-#include "io/select.hpp"
 
 namespace loft::model {
 
 std::vector<Linear<float>*> select_linears(Llama<float>& m, const std::string& targets) {
   auto all = m.linears();
   std::vector<bool> chosen(all.size(), false);
-  size_t start = 0;
-  const std::string globs = targets.empty() ? "*" : targets;
-  while (start <= globs.size()) {
-    size_t end = std::min(globs.find(',', start), globs.size());
-    std::string g = globs.substr(start, end - start);
-    g.erase(0, g.find_first_not_of(' '));
-    g.erase(g.find_last_not_of(' ') + 1);
-    start = end + 1;
-    if (g.empty()) continue;
+  for (const std::string_view g : split_list(targets.empty() ? "*" : targets)) {
     bool any = false;
     for (size_t i = 0; i < all.size(); ++i)
-      if (io::glob_match(g, all[i]->weight.name)) chosen[i] = any = true;
+      if (glob_match(g, all[i]->weight.name)) chosen[i] = any = true;
     if (!any)
       fail("targets glob '{}' matches no linear layer (names look like '{}', '{}')", g,
            all.front()->weight.name, all.back()->weight.name);

@@ -2,7 +2,6 @@
 #include "model/llama.hpp"
 
 #include <fmt/format.h>
-#include <fnmatch.h>
 
 #include <cmath>
 #include <random>
@@ -24,20 +23,6 @@ Param<T> zeros(std::string name, int rows, int cols) {
 
 std::string layer_name(int i, const char* rest) {
   return fmt::format("model.layers.{}.{}", i, rest);
-}
-
-bool glob_match(const std::string& globs, const std::string& name) {
-  size_t start = 0;
-  while (start <= globs.size()) {
-    size_t end = globs.find(',', start);
-    if (end == std::string::npos) end = globs.size();
-    std::string g = globs.substr(start, end - start);
-    while (!g.empty() && g.front() == ' ') g.erase(g.begin());
-    while (!g.empty() && g.back() == ' ') g.pop_back();
-    if (!g.empty() && fnmatch(g.c_str(), name.c_str(), 0) == 0) return true;
-    start = end + 1;
-  }
-  return false;
 }
 
 }  // namespace
@@ -89,14 +74,6 @@ std::vector<Linear<T>*> Llama<T>::linears() {
 }
 
 template <typename T>
-std::vector<Linear<T>*> Llama<T>::linears_matching(const std::string& globs) {
-  std::vector<Linear<T>*> out;
-  for (auto* l : linears())
-    if (glob_match(globs, l->weight.name)) out.push_back(l);
-  return out;
-}
-
-template <typename T>
 Llama<T> make_llama(const LlamaConfig& cfg) {
   validate(cfg);
   Llama<T> m;
@@ -139,35 +116,6 @@ Llama<T> init_random(const LlamaConfig& cfg, uint64_t seed) {
   return m;
 }
 
-template <typename To, typename From>
-Llama<To> cast_llama(const Llama<From>& src) {
-  auto& m = const_cast<Llama<From>&>(src);
-  Llama<To> out = make_llama<To>(m.cfg);
-  auto cast_param = [](const Param<From>& a, Param<To>& b) {
-    b.name = a.name;
-    b.value = a.value.template cast<To>();
-    b.trainable = a.trainable;
-  };
-  cast_param(m.embed, out.embed);
-  cast_param(m.norm, out.norm);
-  if (m.lm_head.value.size() > 0) cast_param(m.lm_head, out.lm_head);
-  for (size_t i = 0; i < m.layers.size(); ++i) {
-    cast_param(m.layers[i].attn_norm, out.layers[i].attn_norm);
-    cast_param(m.layers[i].ffn_norm, out.layers[i].ffn_norm);
-    auto src_l = m.layers[i].linears();
-    auto dst_l = out.layers[i].linears();
-    for (size_t j = 0; j < src_l.size(); ++j) {
-      cast_param(src_l[j]->weight, dst_l[j]->weight);
-      if (src_l[j]->has_adapter()) {
-        cast_param(src_l[j]->A, dst_l[j]->A);
-        cast_param(src_l[j]->B, dst_l[j]->B);
-      }
-      dst_l[j]->scale = To(src_l[j]->scale);
-    }
-  }
-  return out;
-}
-
 template <typename T>
 void set_trainable(Llama<T>& m, TrainMode mode) {
   for (auto* p : m.params()) p->trainable = (mode == TrainMode::full);
@@ -182,9 +130,6 @@ template Llama<float> make_llama<float>(const LlamaConfig&);
 template Llama<double> make_llama<double>(const LlamaConfig&);
 template Llama<float> init_random<float>(const LlamaConfig&, uint64_t);
 template Llama<double> init_random<double>(const LlamaConfig&, uint64_t);
-template Llama<double> cast_llama<double, float>(const Llama<float>&);
-template Llama<float> cast_llama<float, double>(const Llama<double>&);
-template Llama<float> cast_llama<float, float>(const Llama<float>&);
 template void set_trainable<float>(Llama<float>&, TrainMode);
 template void set_trainable<double>(Llama<double>&, TrainMode);
 

@@ -66,9 +66,6 @@ struct Llama {
   // Every parameter (base weights, adapters, norms, embeddings), in a fixed order.
   std::vector<Param<T>*> params();
   std::vector<Linear<T>*> linears();
-  // Linear layers whose Hugging Face weight name matches a glob such as "*proj*" or
-  // "*.mlp.*,*q_proj*" (comma-separated alternatives).
-  std::vector<Linear<T>*> linears_matching(const std::string& globs);
 };
 
 // Checks the config (dims divisible, positive sizes) and throws loft::Error naming the field.
@@ -87,10 +84,6 @@ Llama<T> init_random(const LlamaConfig& cfg, uint64_t seed);
 // RoPE convention comes from the source's config.
 Llama<float> load_llama(const io::TensorSource& src);
 Llama<float> load_llama(const std::string& spec);
-
-// Copy with another scalar type (float -> double for gradient checks).
-template <typename To, typename From>
-Llama<To> cast_llama(const Llama<From>& m);
 
 // Mark which tensors train: adapters only (LoRA), or everything (full training).
 enum class TrainMode { adapters, full };

@@ -42,8 +42,6 @@ class Nearest {
   // scale is 0 (the same float division a caller of reference() does).
   void codes(std::span<const float> x, std::span<uint8_t> codes, float scale = 1.0f) const;
 
-  std::span<const float> thresholds() const { return thresholds_; }
-
  private:
   std::vector<float> levels_;         // by code
   std::vector<uint8_t> sorted_code_;  // code of the i-th smallest distinct level

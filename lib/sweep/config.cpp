@@ -11,6 +11,7 @@
 
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "common/text.hpp"
 
 namespace po = boost::program_options;
 
@@ -20,11 +21,8 @@ namespace {
 constexpr std::string_view kGrid = "grid";
 constexpr size_t kMaxConfigBytes = size_t(1) << 24;  // 16 MB of INI is no hand-written config
 
-std::string trim(std::string_view s) {
-  const auto* ws = " \t\r\n";
-  const auto b = s.find_first_not_of(ws);
-  if (b == std::string_view::npos) return {};
-  return std::string(s.substr(b, s.find_last_not_of(ws) - b + 1));
+std::string trimmed(std::string_view s) {
+  return std::string(trim(s));
 }
 
 // "section.key" (or "key" at top level) -> the lines it appears on, in order.
@@ -33,15 +31,15 @@ std::map<std::string, std::vector<int>> key_lines(std::string_view text) {
   std::istringstream in{std::string(text)};
   std::string line, section;
   for (int n = 1; std::getline(in, line); ++n) {
-    auto t = trim(line.substr(0, line.find('#')));
+    auto t = trimmed(line.substr(0, line.find('#')));
     if (t.empty()) continue;
     if (t.front() == '[' && t.back() == ']') {
-      section = trim(std::string_view(t).substr(1, t.size() - 2));
+      section = trimmed(std::string_view(t).substr(1, t.size() - 2));
       continue;
     }
     const auto eq = t.find('=');
     if (eq == std::string::npos) continue;
-    const auto key = trim(std::string_view(t).substr(0, eq));
+    const auto key = trimmed(std::string_view(t).substr(0, eq));
     lines[section.empty() ? key : section + "." + key].push_back(n);
   }
   return lines;
@@ -101,8 +99,8 @@ void apply_override(Config& c, const std::string& text) {
   if (eq == std::string::npos || eq == 0)
     fail("{}: expected SECTION.KEY=VALUE or KEY=VALUE, e.g. --set grid.rank=4,8 or --set name=x",
          origin);
-  auto key = trim(std::string_view(text).substr(0, eq));
-  const auto value = trim(std::string_view(text).substr(eq + 1));
+  auto key = trimmed(std::string_view(text).substr(0, eq));
+  const auto value = trimmed(std::string_view(text).substr(eq + 1));
   bool in_grid = false;
   if (const auto dot = key.find('.'); dot != std::string::npos) {
     const auto section = key.substr(0, dot);
@@ -158,8 +156,8 @@ Config parse_config(std::string_view text, const std::string& origin,
       const auto first = at.empty() ? origin : fmt::format("{}:{}", origin, at[0]);
       fail("{}: key '{}' given twice (first at {})", where, full, first);
     }
-    place(c, Setting{key, o.value.empty() ? std::string() : trim(o.value.front()), where}, in_grid,
-          false);
+    place(c, Setting{key, o.value.empty() ? std::string() : trimmed(o.value.front()), where},
+          in_grid, false);
   }
   for (const auto& o : overrides) apply_override(c, o);
   if (c.experiment.empty())
@@ -185,8 +183,7 @@ void check_keys(const Config& config, const std::vector<std::string>& valid) {
       if (std::find(valid.begin(), valid.end(), s.key) != valid.end()) continue;
       auto all = valid;
       all.insert(all.begin(), {"name", "experiment"});
-      std::string list;
-      for (const auto& k : all) list += (list.empty() ? "" : ", ") + k;
+      const std::string list = join(all, ", ");
       fail("{}: unknown key '{}' for experiment '{}' (did you mean '{}'? valid: {})", s.origin,
            s.key, config.experiment, nearest(s.key, all), list);
     }
@@ -194,12 +191,12 @@ void check_keys(const Config& config, const std::vector<std::string>& valid) {
 
 std::vector<std::string> split_values(const Setting& s) {
   std::vector<std::string> out;
-  if (trim(s.value).empty())
+  if (trimmed(s.value).empty())
     fail("{}: grid axis '{}' has no values (give one or more, comma-separated)", s.origin, s.key);
   std::string_view rest = s.value;
   while (true) {
     const auto comma = rest.find(',');
-    auto item = trim(rest.substr(0, comma));
+    auto item = trimmed(rest.substr(0, comma));
     if (item.empty())
       fail("{}: grid axis '{}' has an empty value in '{}' (values are comma-separated)", s.origin,
            s.key, s.value);

@@ -1,4 +1,4 @@
-"""End to end through the CLI: the `pretrain` and `finetune` experiments (issue 6) via `loftlab sweep`.
+"""End to end through the CLI: the `pretrain` and `finetune` experiments via `loftlab sweep`.
 
 A tiny byte-level Llama is pretrained once (module fixture) on a small text written here, saved as
 a llama2.c checkpoint under $LOFTLAB_MODELS and then used as pretrained:NAME: by `generate`, and by

@@ -1,4 +1,4 @@
-"""End to end through the CLI: `loftlab generate` (issue 6) on the real stories260K checkpoint.
+"""End to end through the CLI: `loftlab generate` on the real stories260K checkpoint.
 
 The expected text is decoded here, in Python, from the 40 greedy ids of ../shared/data/README.md
 with the tok512 vocabulary read straight from tok512.bin: an independent decoder, so the test

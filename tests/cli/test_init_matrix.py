@@ -1,4 +1,4 @@
-"""End to end through the CLI: `loftlab init-matrix` (issue 4) on small synthetic .npy matrices.
+"""End to end through the CLI: `loftlab init-matrix` on small synthetic .npy matrices.
 
 Covers the JSON contract (trace lengths per method, LoftQ below QLoRA, steps 0 == QLoRA), --save
 (Q + s B A reproduces the reported residual, recomputed with numpy), the accepted dtypes, and the

@@ -1,4 +1,4 @@
-"""`loftlab quantizers`: the registry listing (issue 3)."""
+"""`loftlab quantizers`: the registry listing, one line per quantizer row."""
 import os
 import subprocess
 from pathlib import Path

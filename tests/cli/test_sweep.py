@@ -1,6 +1,6 @@
 """End to end through the CLI: `loftlab sweep` on synthetic sources (no data needed).
 
-Covers the sweep contract of issue 5: dry-run counts with collapsing and stable ids, resume,
+Covers the sweep contract: dry-run counts with collapsing and stable ids, resume,
 kill -9 then re-run == an uninterrupted run, a second concurrent sweep refused, shards + merge ==
 one run, mpirun -n 2 == one run, --jobs 2 == --jobs 1, failed points, bad configs, relative paths,
 and the results read with h5py + pandas.

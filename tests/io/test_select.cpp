@@ -31,13 +31,16 @@ std::vector<std::string> names(const std::vector<io::TensorInfo>& t) {
 
 }  // namespace
 
-TEST_CASE("select: glob_match is fnmatch without path rules") {
-  CHECK(io::glob_match("*", "a.b.c"));
-  CHECK(io::glob_match("model.layers.?.mlp.*", "model.layers.3.mlp.up_proj.weight"));
-  CHECK_FALSE(io::glob_match("model.layers.?.mlp.*", "model.layers.13.mlp.up_proj.weight"));
-  CHECK(io::glob_match("*.[qk]_proj.*", "x.q_proj.weight"));
-  CHECK_FALSE(io::glob_match("*.[!qk]_proj.*", "x.k_proj.weight"));
-  CHECK(io::glob_match("*.[!qk]_proj.*", "x.v_proj.weight"));
+TEST_CASE("select: layer globs take integer ranges, as quantizer rules do") {
+  const auto all = llama_tensors();
+  CHECK(names(io::select_tensors(all, "model.layers.{1..1}.*")).size() == 7);
+  CHECK(names(io::select_tensors(all, "model.layers.{0..1}.self_attn.q_proj.weight")) ==
+        std::vector<std::string>{"model.layers.0.self_attn.q_proj.weight",
+                                 "model.layers.1.self_attn.q_proj.weight"});
+  // A range is a wildcard, so norms stay out unless the glob names them.
+  CHECK(names(io::select_tensors(all, "model.layers.{0..1}.*norm*")).size() == 4);
+  CHECK_THROWS_WITH(io::select_tensors(all, "model.layers.{2..9}.*"),
+                    Catch::Contains("'model.layers.{2..9}.*' matches no tensor"));
 }
 
 TEST_CASE("select: default and wildcard globs take linear weights only") {

@@ -1,5 +1,5 @@
-// The level tables against the reference implementations (values from bitsandbytes as quoted in
-// issue 3, and reference_tables.hpp, generated with torch + scipy by make_reference_tables.py).
+// The level tables against the reference implementations (values from bitsandbytes,
+// and reference_tables.hpp, generated with torch + scipy by make_reference_tables.py).
 #include <cmath>
 #include <cstring>
 #include <vector>

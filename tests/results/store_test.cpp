@@ -67,7 +67,7 @@ TEST_CASE("write_point then read_point gives back the same record and provenance
   REQUIRE(info.git_commit == loft::git_commit());
   REQUIRE(std::regex_match(info.created, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")));
   REQUIRE(point_ids(file) == std::vector<std::string>{"0123456789ab"});
-  REQUIRE(completed_ids(dir.path) == std::vector<std::string>{"0123456789ab"});
+  REQUIRE(point_file_ids(dir.path) == std::vector<std::string>{"0123456789ab"});
 }
 
 TEST_CASE("a point file has the documented layout, tensor names with dots included") {
@@ -118,7 +118,7 @@ TEST_CASE("invalid ids and names are refused, naming them, and leave nothing beh
   r = ok;
   r.train["."] = {1};
   REQUIRE_THROWS_WITH(write_point(dir.path, "a", r, {}), Contains("train curve name '.'"));
-  REQUIRE(completed_ids(dir.path).empty());
+  REQUIRE(point_file_ids(dir.path).empty());
   // Metrics live in their own group, so a metric may share a run attribute's name.
   r = ok;
   r.metrics["seconds"] = 2;
@@ -145,7 +145,7 @@ TEST_CASE("rewriting a point replaces it whole") {
   Record second = sample_record("loftq", 4, 0.5);
   write_point(dir.path, "same", second, {});
   require_same(read_point_file(point_path(dir.path, "same")).record, second);
-  REQUIRE(completed_ids(dir.path) == std::vector<std::string>{"same"});
+  REQUIRE(point_file_ids(dir.path) == std::vector<std::string>{"same"});
 }
 
 TEST_CASE("a writer killed just before the rename leaves no point file, only a stale temporary") {
@@ -173,7 +173,7 @@ TEST_CASE("a writer killed just before the rename leaves no point file, only a s
   auto temps = hidden_files(points);
   REQUIRE(temps.size() == 1);
   REQUIRE(temps[0].rfind(".killed.h5.tmp.", 0) == 0);
-  REQUIRE(completed_ids(dir.path) == std::vector<std::string>{"earlier"});
+  REQUIRE(point_file_ids(dir.path) == std::vector<std::string>{"earlier"});
   require_same(read_point_file(point_path(dir.path, "earlier")).record, earlier);
 
   // A live writer's temporary (ours) and another host's are left alone; the dead one goes.
@@ -202,7 +202,7 @@ TEST_CASE("SIGKILL at an arbitrary moment never leaves a partial point file") {
   }
   // Let it write a few points, then kill it wherever it is.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (completed_ids(dir.path).size() < 3 && std::chrono::steady_clock::now() < deadline)
+  while (point_file_ids(dir.path).size() < 3 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   std::this_thread::sleep_for(std::chrono::milliseconds(7));
   kill(child, SIGKILL);
@@ -210,7 +210,7 @@ TEST_CASE("SIGKILL at an arbitrary moment never leaves a partial point file") {
   waitpid(child, &status, 0);
   REQUIRE(WIFSIGNALED(status));
 
-  auto ids = completed_ids(dir.path);
+  auto ids = point_file_ids(dir.path);
   REQUIRE(ids.size() >= 3);
   for (const auto& id : ids) {
     StoredPoint p = read_point_file(point_path(dir.path, id));
@@ -230,7 +230,7 @@ TEST_CASE("points can be written from several threads at once") {
         write_point(dir.path, fmt::format("t{}i{}", t, i), sample_record("loftq", 2, t + i), {});
     });
   for (auto& th : threads) th.join();
-  auto ids = completed_ids(dir.path);
+  auto ids = point_file_ids(dir.path);
   REQUIRE(ids.size() == 20);
   for (const auto& id : ids) REQUIRE(read_point_file(point_path(dir.path, id)).id == id);
 }

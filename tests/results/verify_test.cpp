@@ -68,7 +68,7 @@ TEST_CASE("check_point_file: valid, absent, and every kind of invalid") {
   std::ofstream(point_path(dir.path, "junk")) << "not hdf5";
   CHECK_THAT(invalid("junk"), Contains("junk.h5"));
   // Folders and links are not listed as points at all.
-  const auto ids = completed_ids(dir.path);
+  const auto ids = point_file_ids(dir.path);
   CHECK(std::find(ids.begin(), ids.end(), "folder") == ids.end());
   CHECK(std::find(ids.begin(), ids.end(), "link") == ids.end());
 }

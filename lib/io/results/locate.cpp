@@ -42,7 +42,7 @@ Summary load_summary(const fs::path& path) {
   std::vector<StoredPoint> points;
   switch (kind_of(path)) {
     case Kind::PointsFolder:
-      for (const auto& id : completed_ids(path))
+      for (const auto& id : point_file_ids(path))
         points.push_back(read_point_header(point_path(path, id), id));
       return build_summary(std::move(points));
     case Kind::MergedInFolder:
@@ -61,7 +61,7 @@ StoredPoint load_point(const fs::path& path, const std::string& id) {
       fs::path file = point_path(path, id);
       if (id.empty() || id.front() == '.' || id.find('/') != std::string::npos || !fs::exists(file))
         fail("{}: no point '{}'; the folder holds {}", path.string(), id,
-             id_list(completed_ids(path)));
+             id_list(point_file_ids(path)));
       return read_point(file, id);
     }
     case Kind::MergedInFolder:

@@ -41,7 +41,7 @@ MergeResult merge(const fs::path& results_dir,
                   const std::function<void(const StoredPoint&)>& verify) {
   check_results_folder(results_dir);
   remove_stale_temps(results_dir);
-  std::vector<std::string> ids = completed_ids(results_dir);
+  std::vector<std::string> ids = point_file_ids(results_dir);
 
   std::vector<StoredPoint> headers;
   headers.reserve(ids.size());

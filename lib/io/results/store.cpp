@@ -330,7 +330,7 @@ PointFileCheck check_point_file(const fs::path& results_dir, const std::string& 
   return c;
 }
 
-std::vector<std::string> completed_ids(const fs::path& results_dir) {
+std::vector<std::string> point_file_ids(const fs::path& results_dir) {
   fs::path dir = points_dir(results_dir);
   std::error_code ec;
   std::vector<std::string> ids;

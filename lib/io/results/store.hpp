@@ -66,7 +66,7 @@ std::vector<std::string> point_ids(const std::filesystem::path& file);
 // Ids of the point files in <results_dir>/points (regular files named <id>.h5, complete or
 // failed), sorted. Temporary files, folders and symbolic links are ignored. An absent points
 // folder means no points.
-std::vector<std::string> completed_ids(const std::filesystem::path& results_dir);
+std::vector<std::string> point_file_ids(const std::filesystem::path& results_dir);
 
 // What <results_dir>/points/<id>.h5 is. A point file is valid when it is a regular file (not a
 // link or a folder) that HDF5 opens, holding exactly the group /points/<id>, whose `id`

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "common/error.hpp"
+#include "common/text.hpp"
 #include "io/results/h5.hpp"
 
 namespace loft::results {
@@ -18,9 +19,7 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 std::string list_names(const Summary& s) {
-  std::string out;
-  for (const auto& c : s.columns) out += (out.empty() ? "" : ", ") + c.name;
-  return out;
+  return join(s.columns, ", ", [](const Column& c) { return c.name; });
 }
 
 double as_double(const Value& v) {
@@ -101,18 +100,6 @@ bool matches(const Column& c, const Value& v, const std::string& want) {
            c.name, want, c.name, want);
   }
   return same_as_displayed(as_double(v), w);
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (size_t i = 0; i <= s.size(); ++i) {
-    if (i == s.size() || s[i] == sep) {
-      out.push_back(s.substr(start, i - start));
-      start = i + 1;
-    }
-  }
-  return out;
 }
 
 Summary take_rows(const Summary& s, const std::vector<size_t>& rows) {
@@ -322,7 +309,9 @@ Summary filter_rows(const Summary& s, const std::vector<std::string>& where) {
     if (eq == std::string::npos || eq == 0)
       fail("--where '{}': expected key=value (or key=v1,v2 for any of several)", cond);
     const Column& c = s.column(cond.substr(0, eq));
-    auto wants = split(cond.substr(eq + 1), ',');
+    std::vector<std::string> wants;
+    for (std::string_view w : split(std::string_view(cond).substr(eq + 1), ','))
+      wants.emplace_back(w);
     std::vector<size_t> kept;
     for (size_t r : rows)
       if (std::any_of(wants.begin(), wants.end(),
