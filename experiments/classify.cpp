@@ -130,7 +130,7 @@ Record run(const Params& p, const Context& ctx) {
   rec.metrics["head_acc"] = head_baseline(p, *data, tc);
 
   model::Llama<float> m = model::load_llama(text(p, "model"));
-  prepare_model(m, p, rec, [&](double f, const std::string& st) { say(0.05 + 0.05 * f, st); });
+  prepare_model(m, p, ctx, rec, [&](double f, const std::string& st) { say(0.05 + 0.05 * f, st); });
   if (text(p, "method") == "full") m.lm_head.trainable = false;  // the head replaces it
   auto head = model::make_head<float>(static_cast<int>(data->task.labels.size()), m.cfg.dim,
                                       model::parse_pooling(text(p, "pooling")), tc.seed);

@@ -5,9 +5,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <mutex>
 
+#include "alloc/budget.hpp"
 #include "common/error.hpp"
+#include "experiments/allocation.hpp"
 #include "init/init.hpp"
 #include "init/patterns.hpp"
 #include "model/adapters.hpp"
@@ -54,6 +57,29 @@ Params normalise(const Raw& raw) {
   return p;
 }
 
+// With quant = budget:..., the allocation over the target layers for the point's method
+// (experiments/allocation.hpp) replaces the budget by per-tensor rules.
+void apply_budget(model::Llama<float>& m, model::AdapterSpec& spec, const Context& ctx,
+                  Record& rec) {
+  if (!alloc::is_budget(spec.quant)) return;
+  BudgetSettings s;
+  s.budget = spec.quant;
+  s.method = spec.method;
+  s.rank = init::parse_rank_rules(spec.rank);
+  s.options.steps = spec.steps;
+  s.source_id = source_identity(text(rec.params, "model"));
+  s.threads = ctx.threads;
+  std::vector<alloc::TensorInfo> infos;
+  std::map<std::string, const Matrix*> weights;
+  for (const auto* l : model::select_linears(m, spec.targets)) {
+    infos.push_back({l->weight.name, l->weight.value.rows(), l->weight.value.cols()});
+    weights[l->weight.name] = &l->weight.value;
+  }
+  const auto r = allocate_budget(s, infos, [&](const std::string& n) { return *weights.at(n); });
+  spec.quant = init::format(r.allocation.rules);
+  record_allocation(rec, r);
+}
+
 std::string value_text(const Value& v) {
   if (auto* i = std::get_if<int64_t>(&v)) return std::to_string(*i);
   if (auto* d = std::get_if<double>(&v)) return fmt::format("{}", *d);
@@ -77,7 +103,7 @@ Record run(const Params& p, const Context& ctx) {
   const double nll_fp = eval();
   rec.metrics["ppl_fp"] = std::exp(nll_fp);
   const std::string method = text(p, "method");
-  prepare_model(m, p, rec, [&](double f, const std::string& st) { say(0.05 * f, st); });
+  prepare_model(m, p, ctx, rec, [&](double f, const std::string& st) { say(0.05 * f, st); });
   const double nll_init = method == "full" ? nll_fp : eval();
   rec.metrics["ppl_init"] = std::exp(nll_init);
 
@@ -137,12 +163,7 @@ void normalise_adapters(const Raw& raw, Params& p) {
   if (method == "loftq" && steps == 0) m = &init::find_method(method = "qlora");
   p["method"] = method;
   const double alpha = parse_number_key(raw, "lora_alpha", false);
-  init::PerTensor<quant::Spec> quant;
-  try {
-    quant = init::parse_quant_rules(raw.at("quant"));
-  } catch (const Error& e) {
-    fail("quant: '{}': {}", raw.at("quant"), e.what());
-  }
+  const Params quant = normalised_quant(raw.at("quant"));
   init::PerTensor<init::RankSpec> rank;
   try {
     rank = init::parse_rank_rules(raw.at("rank"));
@@ -154,10 +175,7 @@ void normalise_adapters(const Raw& raw, Params& p) {
   p["lora_alpha"] = alpha;
   p["rank"] = init::format(rank);
   if (const auto* r = rank.single(); r && r->fixed > 0) p["rank"] = int64_t{r->fixed};
-  if (m->quantizes) {
-    p["quant"] = init::format(quant);
-    if (const auto* q = quant.single()) p["bits"] = int64_t{q->bits};
-  }
+  if (m->quantizes) p.insert(quant.begin(), quant.end());
   if (m->uses_steps) p["steps"] = steps;
 }
 
@@ -176,7 +194,7 @@ model::TrainConfig train_config(const Params& p) {
   return tc;
 }
 
-void prepare_model(model::Llama<float>& m, const Params& p, Record& rec,
+void prepare_model(model::Llama<float>& m, const Params& p, const Context& ctx, Record& rec,
                    const std::function<void(double, const std::string&)>& say) {
   const std::string method = text(p, "method");
   if (method == "full") {
@@ -193,6 +211,7 @@ void prepare_model(model::Llama<float>& m, const Params& p, Record& rec,
   spec.seed = static_cast<uint64_t>(num(p, "seed"));
   spec.lora_alpha = std::get<double>(p.at("lora_alpha"));
   spec.targets = text(p, "targets");
+  apply_budget(m, spec, ctx, rec);
   const auto s = model::attach_adapters(m, spec, [&](int i, int n) {
     if (say) say(double(i) / n, fmt::format("init {}/{}", i, n));
   });

@@ -41,7 +41,7 @@ std::vector<Key> adapter_keys();   // lora_alpha, targets, method, quant, rank, 
 Params normalise_training(const std::map<std::string, std::string>& raw);
 void normalise_adapters(const std::map<std::string, std::string>& raw, Params& p);
 model::TrainConfig train_config(const Params& p);
-void prepare_model(model::Llama<float>& m, const Params& p, Record& rec,
+void prepare_model(model::Llama<float>& m, const Params& p, const Context& ctx, Record& rec,
                    const std::function<void(double, const std::string&)>& say);
 
 // The training curves under /points/<id>/train/: loss, lr, grad_norm, eval_step, eval_loss.

@@ -1,6 +1,8 @@
 // The residual experiment (documented in residual.hpp).
 #include "experiments/residual.hpp"
 
+#include <optional>
+
 #include <fmt/format.h>
 #include <omp.h>
 
@@ -10,7 +12,9 @@
 #include <chrono>
 #include <mutex>
 
+#include "alloc/budget.hpp"
 #include "common/error.hpp"
+#include "experiments/allocation.hpp"
 #include "init/init.hpp"
 #include "init/patterns.hpp"
 #include "init/rank.hpp"
@@ -91,15 +95,8 @@ Params normalise(const Raw& raw) {
   p["layers"] = canonical_globs(raw.at("layers"));
   check_source(raw.at("source"), std::get<std::string>(p["layers"]));
 
-  // quant and rank take one value or per-tensor rules ("model.layers.{0..3}.*=nf4; *=nf2").
-  init::PerTensor<quant::Spec> quant;
-  try {
-    quant = init::parse_quant_rules(raw.at("quant"));
-  } catch (const Error& e) {
-    fail("quant: '{}': {}", raw.at("quant"), e.what());
-  }
-  p["quant"] = init::format(quant);
-  if (const auto* q = quant.single()) p["bits"] = int64_t{q->bits};
+  // quant: one value, per-tensor rules ("model.layers.{0..3}.*=nf4; *=nf2") or a budget.
+  for (auto& [k, v] : normalised_quant(raw.at("quant"))) p[k] = v;
 
   const init::Method* method = nullptr;
   try {
@@ -166,7 +163,7 @@ Plan make_plan(const Params& p) {
   auto text = [&](const char* k) { return std::get<std::string>(p.at(k)); };
   Plan plan;
   plan.method = &init::find_method(text("method"));
-  plan.quant = init::parse_quant_rules(text("quant"));
+  if (!alloc::is_budget(text("quant"))) plan.quant = init::parse_quant_rules(text("quant"));
   if (plan.method->uses_steps) {
     const auto& r = p.at("rank");
     plan.rank = init::parse_rank_rules(std::holds_alternative<int64_t>(r)
@@ -230,10 +227,35 @@ std::vector<TensorResult> run_tensor(const Plan& plan, const std::string& source
   return out;
 }
 
+// With quant = budget:..., the allocation over the selected tensors for the point's method
+// becomes the plan's per-tensor rules.
+std::optional<BudgetResult> apply_budget(Plan& plan, const Params& p, const io::TensorSource& source,
+                                         const std::vector<io::TensorInfo>& tensors,
+                                         const Context& ctx) {
+  const auto& quant = std::get<std::string>(p.at("quant"));
+  if (!alloc::is_budget(quant)) return std::nullopt;
+  BudgetSettings s;
+  s.budget = quant;
+  s.method = plan.method->name;
+  s.rank = plan.rank;
+  s.options = plan.options;
+  s.options.nuclear = init::Nuclear::none;
+  s.source_id = source_identity(std::get<std::string>(p.at("source")));
+  s.threads = ctx.threads;
+  if (ctx.progress) s.progress = [&](double f, const std::string& t) { ctx.progress(0, "costs " + t); };
+  std::vector<alloc::TensorInfo> infos;
+  for (const auto& t : tensors) infos.push_back({t.name, t.shape.at(0), t.shape.at(1)});
+  auto r = allocate_budget(s, infos, [&](const std::string& n) { return source.load(n); });
+  plan.quant = r.allocation.rules;
+  return r;
+}
+
 Record make_record(const Params& p, const std::vector<io::TensorInfo>& tensors,
-                   const std::vector<const TensorResult*>& results, double seconds) {
+                   const std::vector<const TensorResult*>& results, double seconds,
+                   const std::optional<BudgetResult>& budget) {
   Record rec;
   rec.params = p;
+  if (budget) record_allocation(rec, *budget);
   double rel = 0, red_fro = 0, red_nuc = 0, bits = 0, elements = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const auto& r = *results[i];
@@ -272,7 +294,8 @@ std::vector<Record> run_chain(const std::vector<Params>& points, const Context& 
   const std::string source_spec = std::get<std::string>(p.at("source"));
   const auto source = io::open_source(source_spec);
   const auto tensors = io::select_tensors(*source, std::get<std::string>(p.at("layers")));
-  const auto plan = make_plan(p);
+  auto plan = make_plan(p);
+  const auto budget = apply_budget(plan, p, *source, tensors, ctx);
   std::vector<int> steps;
   for (const auto& q : points) steps.push_back(point_steps(q));
   std::vector<int> sorted = steps;
@@ -318,7 +341,7 @@ std::vector<Record> run_chain(const std::vector<Params>& points, const Context& 
         std::lower_bound(sorted.begin(), sorted.end(), steps[j]) - sorted.begin());
     std::vector<const TensorResult*> mine;
     for (const auto& r : results) mine.push_back(&r[at]);
-    out.push_back(make_record(points[j], tensors, mine, seconds));
+    out.push_back(make_record(points[j], tensors, mine, seconds, budget));
   }
   return out;
 }
@@ -350,7 +373,8 @@ Experiment residual_experiment() {
       {"layers", "*", "comma-separated globs over tensor names; * = every linear weight"},
       {"method", "loftq", "init method: " + residual_methods()},
       {"quant", "nf4",
-       "quantizer (loftlab quantizers), or per-tensor rules: model.layers.{0..3}.*=nf4; *=nf2"},
+       "quantizer (loftlab quantizers), per-tensor rules: model.layers.{0..3}.*=nf4; *=nf2, or a "
+       "storage budget: budget:3.0[:candidates=nf2+nf3+nf4][:blocks=64+128][:adapter]"},
       {"rank", "16", "rank r of B A, energy:F, or per-tensor rules GLOB=R; ..."},
       {"steps", "1", "alternating steps T (loftq, qpissa); loftq with 0 steps is qlora"},
       {"seed", "0", "seed of the randomized SVD"},

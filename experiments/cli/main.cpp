@@ -29,6 +29,8 @@ constexpr Command kCommands[] = {
     {"inspect", "print the summary table of a results file, or one point", loft::cli::cmd_inspect},
     {"tensors", "list a source's tensors and what a `layers` selection picks",
      loft::cli::cmd_tensors},
+    {"allocate", "the best quantizer per tensor under a storage budget, as per-tensor rules",
+     loft::cli::cmd_allocate},
     {"generate", "greedy text generation from a model checkpoint", loft::cli::cmd_generate},
 };
 
