@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <mutex>
 
@@ -66,6 +67,15 @@ Params normalise(const Raw& raw) {
   p["warmup"] = parse_integer_key(raw, "warmup", 0, kMaxSteps);
   p["seed"] = parse_integer_key(raw, "seed", 0, INT64_MAX);
 
+  // A PEFT adapter folder brings its own factors, rank and alpha: nothing of the init applies.
+  if (raw.at("adapter") != "none") {
+    p["adapter"] = raw.at("adapter");
+    if (!std::filesystem::exists(std::filesystem::path(raw.at("adapter")) / "adapter_config.json"))
+      fail("adapter '{}': no adapter_config.json (a PEFT LoRA adapter folder, such as "
+           "DIR/loftq_init written by loftlab init-model)",
+           raw.at("adapter"));
+    return p;
+  }
   std::string method = raw.at("method");
   const bool full = method == "full";
   const init::Method* m = nullptr;
@@ -127,8 +137,13 @@ Record run(const Params& p, const Context& ctx) {
   rec.params = p;
   const double nll_fp = eval();
   rec.metrics["ppl_fp"] = std::exp(nll_fp);
-  const std::string method = text(p, "method");
-  if (method == "full") {
+  const std::string method = p.count("adapter") ? "adapter" : text(p, "method");
+  if (method == "adapter") {
+    model::load_peft_adapter(m, text(p, "adapter"));
+    model::set_trainable(m, model::TrainMode::adapters);
+    rec.metrics["bits_per_weight"] = NAN;  // the base is used as stored
+    rec.metrics["residual_rel"] = NAN;
+  } else if (method == "full") {
     model::set_trainable(m, model::TrainMode::full);
     rec.metrics["bits_per_weight"] = 32;
     rec.metrics["residual_rel"] = 0;
@@ -247,6 +262,10 @@ Experiment finetune_experiment() {
       {"rank", "8", "adapter rank, energy:F, or per-tensor rules"},
       {"steps", "1", "alternating steps T of loftq/qpissa (loftq with 0 is qlora)"},
       {"seed", "0", "seed of the data order and of LoRA's random A"},
+      {"adapter", "none",
+       "a PEFT LoRA adapter folder (e.g. DIR/loftq_init from loftlab init-model): the model is "
+       "used as stored, A, B, r and alpha come from the adapter; method, quant, rank, steps, "
+       "lora_alpha and targets are then ignored"},
   };
   e.normalise = normalise;
   e.run = run;

@@ -23,6 +23,7 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "experiments/cli/commands.hpp"
+#include "experiments/cli/ranks.hpp"
 #include "experiments/experiment.hpp"
 #include "io/results/lock.hpp"
 #include "io/results/merge.hpp"
@@ -31,12 +32,6 @@
 #include "sweep/grid.hpp"
 #include "sweep/schedule.hpp"
 
-#ifdef LOFTLAB_HAVE_MPI
-// The C API only: MPI::MPI_C does not link OpenMPI's deprecated C++ bindings.
-#define OMPI_SKIP_MPICXX 1
-#define MPICH_SKIP_MPICXX 1
-#include <mpi.h>
-#endif
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -52,86 +47,6 @@ struct Options {
   int threads = 0;
   std::optional<sweep::Shard> shard;
   std::string out;
-};
-
-// The ranks of an MPI job, or one rank when not started by mpirun. MPI is initialised only
-// when the launcher says so (OMPI_COMM_WORLD_SIZE / PMI_SIZE), so a plain run never pays for it.
-class Ranks {
- public:
-  Ranks() {
-    const char* size = std::getenv("OMPI_COMM_WORLD_SIZE");
-    if (!size) size = std::getenv("PMI_SIZE");
-    if (!size || std::atoi(size) <= 1) return;
-#ifdef LOFTLAB_HAVE_MPI
-    int provided = 0;
-    MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
-    MPI_Comm_size(MPI_COMM_WORLD, &size_);
-    mpi_ = true;
-#else
-    fail(
-        "started by an MPI launcher ({} ranks), but this loftlab was built without MPI; "
-        "install libopenmpi-dev and rebuild, or use --shard I/N",
-        size);
-#endif
-  }
-  ~Ranks() {
-#ifdef LOFTLAB_HAVE_MPI
-    if (mpi_) MPI_Finalize();
-#endif
-  }
-  Ranks(const Ranks&) = delete;
-  Ranks& operator=(const Ranks&) = delete;
-
-  bool mpi() const {
-    return mpi_;
-  }
-  // Set once the ranks start acting together: an error after that must end the whole job.
-  mutable bool collective = false;
-  int rank() const {
-    return rank_;
-  }
-  int size() const {
-    return size_;
-  }
-
-  void barrier() const {
-#ifdef LOFTLAB_HAVE_MPI
-    if (mpi_) MPI_Barrier(MPI_COMM_WORLD);
-#endif
-  }
-  // Rank 0's text to every rank.
-  std::string broadcast(std::string text) const {
-#ifdef LOFTLAB_HAVE_MPI
-    if (!mpi_) return text;
-    int n = static_cast<int>(text.size());
-    MPI_Bcast(&n, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    text.resize(static_cast<size_t>(n));
-    MPI_Bcast(text.data(), n, MPI_CHAR, 0, MPI_COMM_WORLD);
-#endif
-    return text;
-  }
-  long sum(long v) const {
-#ifdef LOFTLAB_HAVE_MPI
-    long total = v;
-    if (mpi_) MPI_Allreduce(&v, &total, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
-    return total;
-#else
-    return v;
-#endif
-  }
-  // An error on one rank would leave the others waiting at a barrier: end the whole job.
-  [[noreturn]] void abort(const std::string& message) const {
-    fmt::print(stderr, "loftlab sweep: error (rank {} of {}): {}\n", rank_, size_, message);
-#ifdef LOFTLAB_HAVE_MPI
-    MPI_Abort(MPI_COMM_WORLD, 1);
-#endif
-    std::exit(1);
-  }
-
- private:
-  bool mpi_ = false;
-  int rank_ = 0, size_ = 1;
 };
 
 std::optional<Options> parse_options(int argc, char** argv) {
@@ -401,16 +316,8 @@ int run_sweep(const Options& o, const Ranks& ranks) {
 int cmd_sweep(int argc, char** argv) {
   const auto options = parse_options(argc, argv);
   if (!options) return 0;
-  Ranks ranks;
-  try {
-    return run_sweep(*options, ranks);
-  } catch (const std::exception& e) {
-    if (!ranks.mpi()) throw;
-    if (ranks.collective) ranks.abort(e.what());
-    // Config errors happen on every rank alike, before the ranks meet: say it once.
-    if (ranks.rank() == 0) fmt::print(stderr, "loftlab sweep: error: {}\n", e.what());
-    return 1;
-  }
+  Ranks ranks("sweep");
+  return ranks.run([&] { return run_sweep(*options, ranks); });
 }
 
 }  // namespace loft::cli
