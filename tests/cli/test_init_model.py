@@ -379,3 +379,50 @@ def test_finetune_from_export_reproduces_ppl_init(tmp_path):
     p = loftlab("sweep", tmp_path / "export.ini", "--set", "adapter=/nonexistent", "--out",
                 tmp_path / "bad", cwd=tmp_path, ok=False, timeout=300)
     assert "no adapter_config.json" in p.stderr
+
+
+# bitsandbytes' NF4 code values (bitsandbytes/functional.py, get_4bit_type("nf4")).
+BNB_NF4 = np.array([-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+                    -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+                    0.07958029955625534, 0.16093020141124725, 0.24611230194568634,
+                    0.33791524171829224, 0.44070982933044434, 0.5626170039176941,
+                    0.7229568362236023, 1.0], np.float32)
+
+
+def bnb_nf4_codes(x, block=64):
+    """What a loader quantising with bitsandbytes' NF4 (blocksize 64, absmax) stores: the code of
+    each weight, nearest NF4 value to w / absmax of its block (blocks run over the flat tensor)."""
+    flat = np.asarray(x, np.float32).reshape(-1, block)
+    absmax = np.abs(flat).max(axis=1, keepdims=True)
+    scaled = flat / np.where(absmax == 0, 1, absmax)
+    return np.abs(scaled[..., None] - BNB_NF4).argmin(axis=-1), absmax
+
+
+@pytest.mark.skipif(not (DATA / "stories260K-hf").exists(), reason="../shared/data not present")
+def test_bnb_nf4_requantisation_of_the_backbone(tmp_path):
+    """Re-quantising the exported Q with bitsandbytes-style NF4: from the float32 backbone it
+    recovers loftlab's own codes and scales (so Q comes back exactly); from a bf16 backbone the
+    rounding of Q and of its absmax moves some codes. The figure is printed (pytest -s) and
+    quoted in README.md."""
+    src = DATA / "stories260K-hf"
+    for dt in ("f32", "bf16"):
+        run(f"hf:{src}", "--out", tmp_path / dt, "--rank", "8", "--steps", "2", "--dtype", dt,
+            cwd=tmp_path)
+    _, f32 = read_folder(tmp_path / "f32")
+    _, bf16 = read_folder(tmp_path / "bf16")
+    targets = json.loads((tmp_path / "f32" / "loftq_init" / "adapter_config.json").read_text())
+    changed = total = 0
+    worst = 0.0
+    for m in targets["target_modules"]:
+        q = as_f32(*f32[m + ".weight"][1:]).astype(np.float32)
+        codes, absmax = bnb_nf4_codes(q)
+        again = (BNB_NF4[codes] * absmax).reshape(q.shape)
+        np.testing.assert_allclose(again, q, rtol=1e-6, atol=0)  # f32: loftlab's Q exactly
+        codes_bf16, absmax_bf16 = bnb_nf4_codes(as_f32(*bf16[m + ".weight"][1:]))
+        worst = max(worst, float(np.abs(absmax_bf16 / absmax - 1).max()))
+        changed += int((codes_bf16 != codes).sum())
+        total += codes.size
+    print(f"\nbnb NF4 re-quantisation of the bf16 backbone: {changed} of {total} codes change "
+          f"({100 * changed / total:.3f}%); block scales move by up to {worst:.2e} relative")
+    assert changed < total // 100  # bf16 keeps 8 bits of the code value: a rare flip
+    assert worst <= 2.0 ** -8  # the absmax itself is rounded to bf16
