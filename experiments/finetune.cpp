@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -53,6 +54,15 @@ Params normalise(const Raw& raw) {
   Params p = normalise_training(raw);
   p["corpus"] = raw.at("corpus");
   p["eval_tokens"] = parse_integer_key(raw, "eval_tokens", 0);
+  // A PEFT adapter folder brings its own factors, rank and alpha: nothing of the init applies.
+  if (raw.at("adapter") != "none") {
+    p["adapter"] = raw.at("adapter");
+    if (!std::filesystem::exists(std::filesystem::path(raw.at("adapter")) / "adapter_config.json"))
+      fail("adapter '{}': no adapter_config.json (a PEFT LoRA adapter folder, such as "
+           "DIR/loftq_init written by loftlab init-model)",
+           raw.at("adapter"));
+    return p;
+  }
   normalise_adapters(raw, p);
   return p;
 }
@@ -102,8 +112,15 @@ Record run(const Params& p, const Context& ctx) {
   rec.params = p;
   const double nll_fp = eval();
   rec.metrics["ppl_fp"] = std::exp(nll_fp);
-  const std::string method = text(p, "method");
-  prepare_model(m, p, ctx, rec, [&](double f, const std::string& st) { say(0.05 * f, st); });
+  const std::string method = p.count("adapter") ? "adapter" : text(p, "method");
+  if (method == "adapter") {
+    model::load_peft_adapter(m, text(p, "adapter"));
+    model::set_trainable(m, model::TrainMode::adapters);
+    rec.metrics["bits_per_weight"] = NAN;  // the base is used as stored
+    rec.metrics["residual_rel"] = NAN;
+  } else {
+    prepare_model(m, p, ctx, rec, [&](double f, const std::string& st) { say(0.05 * f, st); });
+  }
   const double nll_init = method == "full" ? nll_fp : eval();
   rec.metrics["ppl_init"] = std::exp(nll_init);
 
@@ -295,6 +312,10 @@ Experiment finetune_experiment() {
                 {"corpus", "jargon", "training text: fortunes, jargon, kjv, file:PATH"});
   e.keys.push_back({"eval_tokens", "8192", "validation tokens per perplexity (0: the whole split)"});
   for (auto& k : adapter_keys()) e.keys.push_back(k);
+  e.keys.push_back({"adapter", "none",
+                    "a PEFT LoRA adapter folder (e.g. DIR/loftq_init from loftlab init-model): the "
+                    "model is used as stored, A, B, r and alpha come from the adapter; method, "
+                    "quant, rank, steps, lora_alpha and targets are then ignored"});
 
   e.normalise = normalise;
   e.run = run;

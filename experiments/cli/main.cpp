@@ -23,6 +23,8 @@ constexpr Command kCommands[] = {
      loft::cli::cmd_quantizers},
     {"init-matrix", "run one initialisation method on one .npy matrix, print JSON",
      loft::cli::cmd_init_matrix},
+    {"init-model", "initialise a whole model tensor by tensor and export it for PEFT",
+     loft::cli::cmd_init_model},
     {"sweep", "run (or resume) a sweep config, writing results/<name>/", loft::cli::cmd_sweep},
     {"merge", "rebuild results.h5 and its summary from a results folder's point files",
      loft::cli::cmd_merge},

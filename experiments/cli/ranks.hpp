@@ -1,9 +1,11 @@
 #pragma once
-// The ranks of a sweep under mpirun (experiments/cli/sweep.cpp): who runs which points, who
-// holds the lock and merges, and how an error on one rank ends the job.
+// The ranks of an MPI job (`mpirun -n K loftlab <command> ...`): commands that split their work
+// across processes (sweep, init-model) share this. Built without MPI, a run under an MPI
+// launcher is an error saying how to get MPI or to use --shard instead.
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <exception>
 #include <string>
 
 #include "common/error.hpp"
@@ -21,7 +23,7 @@ namespace loft::cli {
 // when the launcher says so (OMPI_COMM_WORLD_SIZE / PMI_SIZE), so a plain run never pays for it.
 class Ranks {
  public:
-  Ranks() {
+  explicit Ranks(std::string command) : command_(std::move(command)) {
     const char* size = std::getenv("OMPI_COMM_WORLD_SIZE");
     if (!size) size = std::getenv("PMI_SIZE");
     if (!size || std::atoi(size) <= 1) return;
@@ -83,9 +85,24 @@ class Ranks {
     return v;
 #endif
   }
+  // Runs a command's body on this rank. Outside MPI an error propagates (main prints it); under
+  // MPI one after the ranks met (collective) ends the whole job, and one before it (a config
+  // error, the same on every rank) is printed once, by rank 0.
+  template <typename Body>
+  int run(Body body) const {
+    try {
+      return body();
+    } catch (const std::exception& e) {
+      if (!mpi_) throw;
+      if (collective) abort(e.what());
+      if (rank_ == 0) fmt::print(stderr, "loftlab {}: error: {}\n", command_, e.what());
+      return 1;
+    }
+  }
+
   // An error on one rank would leave the others waiting at a barrier: end the whole job.
   [[noreturn]] void abort(const std::string& message) const {
-    fmt::print(stderr, "loftlab sweep: error (rank {} of {}): {}\n", rank_, size_, message);
+    fmt::print(stderr, "loftlab {}: error (rank {} of {}): {}\n", command_, rank_, size_, message);
 #ifdef LOFTLAB_HAVE_MPI
     MPI_Abort(MPI_COMM_WORLD, 1);
 #endif
@@ -93,6 +110,7 @@ class Ranks {
   }
 
  private:
+  std::string command_;
   bool mpi_ = false;
   int rank_ = 0, size_ = 1;
 };

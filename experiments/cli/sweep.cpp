@@ -326,16 +326,8 @@ int run_sweep(const Options& o, const Ranks& ranks) {
 int cmd_sweep(int argc, char** argv) {
   const auto options = parse_options(argc, argv);
   if (!options) return 0;
-  Ranks ranks;
-  try {
-    return run_sweep(*options, ranks);
-  } catch (const std::exception& e) {
-    if (!ranks.mpi()) throw;
-    if (ranks.collective) ranks.abort(e.what());
-    // Config errors happen on every rank alike, before the ranks meet: say it once.
-    if (ranks.rank() == 0) fmt::print(stderr, "loftlab sweep: error: {}\n", e.what());
-    return 1;
-  }
+  Ranks ranks("sweep");
+  return ranks.run([&] { return run_sweep(*options, ranks); });
 }
 
 }  // namespace loft::cli

@@ -95,6 +95,44 @@ uint16_t float_to_bf16(float f) {
   return static_cast<uint16_t>((u + rounding) >> 16);
 }
 
+uint16_t float_to_half(float f) {
+  const uint32_t u = std::bit_cast<uint32_t>(f);
+  const auto sign = static_cast<uint16_t>((u >> 16) & 0x8000);
+  const uint32_t abs = u & 0x7fffffff;
+  if (abs > 0x7f800000) return static_cast<uint16_t>(sign | 0x7e00);  // NaN
+  if (abs >= 0x477ff000) return static_cast<uint16_t>(sign | 0x7c00);  // rounds past 65504
+  if (abs < 0x38800000) {
+    // Subnormal half (or zero): the value in units of 2^-24, rounded to nearest even.
+    if (abs < 0x33000000) return sign;  // below half the smallest subnormal
+    const uint32_t mant = (abs & 0x7fffff) | 0x800000;
+    const int shift = 126 - static_cast<int>(abs >> 23);  // 14 .. 24
+    const uint32_t q = mant >> shift, rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+    const uint32_t r = q + (rem > half || (rem == half && (q & 1)));
+    return static_cast<uint16_t>(sign | r);
+  }
+  // Normal: rebias the exponent and round the 13 dropped mantissa bits to nearest even (a carry
+  // into the exponent is the correct result).
+  const uint32_t v = abs - 0x38000000;
+  const uint32_t r = (v + 0xfff + ((v >> 13) & 1)) >> 13;
+  return static_cast<uint16_t>(sign | r);
+}
+
+std::vector<std::byte> encode_f32(std::span<const float> values, std::string_view dtype) {
+  const Dtype* d = find_dtype(dtype);
+  if (!d) fail("unknown dtype '{}' (valid: {})", dtype, dtype_names());
+  std::vector<std::byte> out(values.size() * static_cast<size_t>(d->bytes));
+  auto put = [&](size_t i, auto v) { std::memcpy(out.data() + i * sizeof v, &v, sizeof v); };
+  const std::string_view name = d->name;
+  auto each = [&](auto convert) {
+    for (size_t i = 0; i < values.size(); ++i) put(i, convert(values[i]));
+  };
+  if (name == "F32") each([](float v) { return v; });
+  else if (name == "F64") each([](float v) { return static_cast<double>(v); });
+  else if (name == "BF16") each(float_to_bf16);
+  else each(float_to_half);
+  return out;
+}
+
 void check_finite(std::span<const float> data, std::string_view tensor, std::string_view file) {
   if (const std::size_t i = first_non_finite(data); i < data.size())
     fail(

@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/matrix.hpp"
 
@@ -29,6 +30,9 @@ float half_to_float(uint16_t h);
 float bf16_to_float(uint16_t b);
 // Round to nearest even, as PyTorch's .to(torch.bfloat16); NaN stays NaN.
 uint16_t float_to_bf16(float f);
+// IEEE binary16, round to nearest even (subnormals and overflow to Inf included), as PyTorch's
+// .to(torch.float16); NaN stays NaN.
+uint16_t float_to_half(float f);
 
 // The number of elements of a shape read from a file, or 0 with ok = false when a dimension is
 // negative or the product passes 2^62: shapes from files are multiplied only through this, so
@@ -38,6 +42,10 @@ struct ElementCount {
   bool ok = true;
 };
 ElementCount element_count(std::span<const int64_t> shape);
+
+// float32 values as little-endian elements of `dtype` (F32, F64, BF16 and F16 rounding to
+// nearest even); another dtype is an error listing the valid ones.
+std::vector<std::byte> encode_f32(std::span<const float> values, std::string_view dtype);
 
 // Throws naming the tensor, the file, the first bad index and its value when data holds NaN/Inf.
 void check_finite(std::span<const float> data, std::string_view tensor, std::string_view file);

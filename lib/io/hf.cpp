@@ -28,13 +28,22 @@ json read_json(const fs::path& path) {
   }
 }
 
+// A config.json present and describing a Llama: its model_type is "llama", or absent (a Llama
+// config written by hand). Other architectures' folders still give their tensors, without a
+// Llama config.
+bool names_llama(const fs::path& config_json) {
+  if (!fs::exists(config_json)) return false;
+  const json j = read_json(config_json);
+  return !j.is_object() || !j.contains("model_type") || j["model_type"] == "llama";
+}
+
 class HfSource final : public TensorSource {
  public:
   explicit HfSource(const fs::path& path) : dir_(path), spec_("hf:" + path.string()) {
     if (fs::is_regular_file(path) && path.extension() == ".safetensors") {
       // One file on its own; a config.json beside it still gives the config.
       dir_ = path.parent_path();
-      if (fs::exists(dir_ / "config.json")) config_ = read_hf_config(dir_ / "config.json");
+      if (names_llama(dir_ / "config.json")) config_ = read_hf_config(dir_ / "config.json");
       files_.push_back(std::make_unique<SafetensorsFile>(path));
       add_file_tensors(0, nullptr);
       return;
@@ -44,7 +53,7 @@ class HfSource final : public TensorSource {
           "hf:{}: not a folder or .safetensors file (a Hugging Face model folder holds "
           "config.json and model.safetensors or model.safetensors.index.json)",
           path.string());
-    if (fs::exists(dir_ / "config.json")) config_ = read_hf_config(dir_ / "config.json");
+    if (names_llama(dir_ / "config.json")) config_ = read_hf_config(dir_ / "config.json");
     const fs::path index = dir_ / "model.safetensors.index.json";
     if (fs::exists(index))
       open_sharded(index);
@@ -63,7 +72,21 @@ class HfSource final : public TensorSource {
   std::optional<LlamaConfig> config() const override { return config_; }
   std::string describe() const override { return spec_; }
 
+  std::string file_of(const std::string& name) const override {
+    return fs::path(file(name).path()).lexically_relative(dir_).string();
+  }
+  std::span<const std::byte> raw(const std::string& name) const override {
+    return file(name).raw(name);
+  }
+  void release(const std::string& name) const override { file(name).release(name); }
+
  private:
+  const SafetensorsFile& file(const std::string& name) const {
+    const auto it = where_.find(name);
+    if (it == where_.end()) fail("{}: {}", spec_, missing(name));
+    return *files_[it->second];
+  }
+
   void open_sharded(const fs::path& index) {
     const json j = read_json(index);
     if (!j.contains("weight_map") || !j["weight_map"].is_object())

@@ -152,6 +152,10 @@ class Llama2cSource final : public TensorSource {
 
   std::optional<LlamaConfig> config() const override { return config_; }
   std::string describe() const override { return spec_; }
+  void release(const std::string& name) const override {
+    for (const auto& e : entries_)
+      if (e.name == name) file_.release(e.offset, 4 * element_count(e.shape).n);
+  }
   void set_spec(std::string spec) { spec_ = std::move(spec); }
 
  private:

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -27,6 +28,16 @@ MappedFile::MappedFile(const std::filesystem::path& path) : path_(path.string())
     data_ = static_cast<const std::byte*>(p);
   }
   ::close(fd);  // the mapping keeps the file alive
+}
+
+void MappedFile::release(size_t offset, size_t length) const {
+  if (!data_ || offset >= size_) return;
+  // Whole pages only: the range is widened to page boundaries, which at worst also drops a page
+  // shared with a neighbouring tensor (read back from the file when next touched).
+  const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t begin = offset / page * page;
+  const size_t end = std::min(size_, offset + length);
+  ::madvise(const_cast<std::byte*>(data_) + begin, end - begin, MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {

@@ -18,6 +18,9 @@ class MappedFile {
   std::span<const std::byte> bytes() const { return {data_, size_}; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Drops the resident pages of bytes [offset, offset + length) (madvise MADV_DONTNEED; a later
+  // read faults them in again from the file), so a walk over a model keeps one tensor resident.
+  void release(size_t offset, size_t length) const;
 
  private:
   std::string path_;

@@ -138,6 +138,11 @@ std::span<const std::byte> SafetensorsFile::raw(const std::string& name) const {
   return file_.bytes().subspan(it->second.first, it->second.second - it->second.first);
 }
 
+void SafetensorsFile::release(const std::string& name) const {
+  if (const auto it = index_.find(name); it != index_.end())
+    file_.release(it->second.first, it->second.second - it->second.first);
+}
+
 Matrix SafetensorsFile::load(const std::string& name) const {
   const auto raw_bytes = raw(name);
   const TensorInfo& info = tensors_[position_.at(name)];
@@ -148,24 +153,37 @@ Matrix SafetensorsFile::load(const std::string& name) const {
   return decode_tensor(raw_bytes, *dtype, info.shape, name, path());
 }
 
-void write_safetensors(const std::filesystem::path& path, const std::vector<RawTensor>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+std::string safetensors_header(const std::vector<TensorEntry>& tensors,
+                               const std::map<std::string, std::string>& metadata) {
   json header = json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   size_t offset = 0;
   for (const auto& t : tensors) {
-    if (header.contains(t.name))
-      fail("write_safetensors {}: duplicate tensor '{}'", path.string(), t.name);
-    header[t.name] = {{"dtype", t.dtype},
-                      {"shape", t.shape},
-                      {"data_offsets", {offset, offset + t.bytes.size()}}};
-    offset += t.bytes.size();
+    if (header.contains(t.name)) fail("safetensors header: duplicate tensor '{}'", t.name);
+    header[t.name] = {
+        {"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes}}};
+    offset += t.bytes;
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // keep the data 8-byte aligned
+  const uint64_t n = text.size();
+  std::string out(8, '\0');
+  std::memcpy(out.data(), &n, 8);
+  return out + text;
+}
+
+void write_safetensors(const std::filesystem::path& path, const std::vector<RawTensor>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  std::vector<TensorEntry> entries;
+  for (const auto& t : tensors) entries.push_back({t.name, t.dtype, t.shape, t.bytes.size()});
+  std::string header;
+  try {
+    header = safetensors_header(entries, metadata);
+  } catch (const Error& e) {
+    fail("write_safetensors {}: {}", path.string(), e.what());
+  }
   AtomicFile out(path);
-  out.write_value(uint64_t{text.size()});
-  out.write(text);
+  out.write(header);
   for (const auto& t : tensors) out.write(t.bytes.data(), t.bytes.size());
   out.commit();
 }

@@ -30,6 +30,8 @@ class SafetensorsFile {
   // errors naming the file and the tensor.
   Matrix load(const std::string& name) const;
   std::span<const std::byte> raw(const std::string& name) const;
+  // Drops the tensor's resident pages (MappedFile::release) once it has been converted.
+  void release(const std::string& name) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::string& path() const { return file_.path(); }
 
@@ -49,6 +51,18 @@ struct RawTensor {
   std::vector<int64_t> shape;
   std::vector<std::byte> bytes;
 };
+
+// What a tensor of a safetensors file is, without its bytes (a file written piece by piece).
+struct TensorEntry {
+  std::string name;
+  std::string dtype;
+  std::vector<int64_t> shape;
+  size_t bytes = 0;
+};
+// The start of a safetensors file holding `tensors` in this order: the 8-byte header length and
+// the JSON header, padded so the data starts 8-byte aligned. Throws for a duplicate name.
+std::string safetensors_header(const std::vector<TensorEntry>& tensors,
+                               const std::map<std::string, std::string>& metadata = {});
 
 // Writes a safetensors file atomically (common/files.hpp: a temporary name, then rename).
 void write_safetensors(const std::filesystem::path& path, const std::vector<RawTensor>& tensors,

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +39,15 @@ class TensorSource {
   virtual Matrix load(const std::string& name) const = 0;
   virtual std::optional<LlamaConfig> config() const { return std::nullopt; }
   virtual std::string describe() const = 0;  // the spec it was opened from
+
+  // For sources that keep files mapped (hf:): the file holding a tensor, relative to the model
+  // folder ("" for other sources), and its bytes as stored (empty for other sources), so a
+  // tensor can be copied bit for bit.
+  virtual std::string file_of(const std::string& name) const { return {}; }
+  virtual std::span<const std::byte> raw(const std::string& name) const { return {}; }
+  // Drops the resident pages of a loaded tensor, so a walk over a model larger than memory keeps
+  // only the tensors in flight resident. A no-op for sources that hold nothing mapped.
+  virtual void release(const std::string& name) const {}
 };
 
 // "llama2c:PATH", "hf:DIR", "npy:PATH" (file or folder), "synthetic:KIND[:opt=v...]",

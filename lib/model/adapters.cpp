@@ -3,12 +3,22 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "common/files.hpp"
+
 #include "common/error.hpp"
 #include "common/glob.hpp"
 #include "common/rng.hpp"
 #include "common/text.hpp"
 #include "init/init.hpp"
 #include "init/patterns.hpp"
+#include "io/safetensors.hpp"
+#include "io/select.hpp"
 
 namespace loft::model {
 
@@ -62,6 +72,84 @@ AdapterSummary attach_adapters(Llama<float>& m, const AdapterSpec& spec,
   }
   sum.bits_per_weight = weights > 0 ? bits / weights : 0;
   sum.residual_rel /= std::max(1, sum.tensors);
+  return sum;
+}
+
+namespace {
+
+// PEFT's get_pattern_key: the first key k with re.match(rf"(.*\.)?({k})$", module), else none.
+const nlohmann::json* pattern_value(const nlohmann::json& patterns, const std::string& module) {
+  if (!patterns.is_object()) return nullptr;
+  for (const auto& [key, value] : patterns.items())
+    if (std::regex_match(module, std::regex("(.*\\.)?(" + key + ")"))) return &value;
+  return nullptr;
+}
+
+}  // namespace
+
+AdapterSummary load_peft_adapter(Llama<float>& m, const std::string& folder) {
+  namespace fs = std::filesystem;
+  const fs::path dir(folder);
+  const fs::path cfg_path = dir / "adapter_config.json";
+  if (!fs::exists(cfg_path))
+    fail("adapter '{}': no adapter_config.json (a PEFT LoRA adapter folder holds "
+         "adapter_config.json and adapter_model.safetensors)",
+         folder);
+  nlohmann::json cfg;
+  try {
+    cfg = nlohmann::json::parse(read_regular_file(cfg_path, "adapter config", 1 << 26));
+    if (cfg.value("peft_type", "LORA") != "LORA")
+      fail("peft_type is {}, not LORA", cfg["peft_type"].dump());
+    if (cfg.value("use_dora", false) || cfg.value("use_rslora", false))
+      fail("use_dora / use_rslora adapters compute another forward; only plain LoRA is supported");
+    if (!cfg.at("r").is_number_integer() || !cfg.at("lora_alpha").is_number())
+      fail("r must be an integer and lora_alpha a number");
+  } catch (const nlohmann::json::exception& e) {
+    fail("adapter '{}': {}: {}", folder, cfg_path.string(), e.what());
+  } catch (const Error& e) {
+    fail("adapter '{}': {}: {}", folder, cfg_path.string(), e.what());
+  }
+  const io::SafetensorsFile file(dir / "adapter_model.safetensors");
+  std::map<std::string, Linear<float>*> by_module;
+  for (auto* l : m.linears()) {
+    const std::string& n = l->weight.name;
+    by_module[n.substr(0, n.size() - std::string_view(".weight").size())] = l;
+  }
+  const std::string prefix = "base_model.model.", a_suffix = ".lora_A.weight",
+                    b_suffix = ".lora_B.weight";
+  AdapterSummary sum;
+  for (const auto& t : file.tensors()) {
+    if (t.name.ends_with(b_suffix)) continue;  // read with its A
+    if (!t.name.starts_with(prefix) || !t.name.ends_with(a_suffix))
+      fail("adapter '{}': key '{}' is not base_model.model.<module>.lora_A/B.weight", folder,
+           t.name);
+    const std::string module =
+        t.name.substr(prefix.size(), t.name.size() - prefix.size() - a_suffix.size());
+    const auto it = by_module.find(module);
+    if (it == by_module.end())
+      fail("adapter '{}': module '{}' is not a linear layer of the model (they look like '{}')",
+           folder, module, by_module.begin()->first);
+    Linear<float>& l = *it->second;
+    Matrix a = file.load(t.name), b = file.load(prefix + module + b_suffix);
+    const auto* rp = pattern_value(cfg.value("rank_pattern", nlohmann::json()), module);
+    const auto* ap = pattern_value(cfg.value("alpha_pattern", nlohmann::json()), module);
+    const int r = rp ? rp->get<int>() : cfg["r"].get<int>();
+    const double alpha = ap ? ap->get<double>() : cfg["lora_alpha"].get<double>();
+    if (a.rows() != r || a.cols() != l.weight.value.cols() || b.rows() != l.weight.value.rows() ||
+        b.cols() != r)
+      fail("adapter '{}': module '{}' has A {}x{} and B {}x{}, but its weight is {}x{} and r = {}",
+           folder, module, a.rows(), a.cols(), b.rows(), b.cols(), l.weight.value.rows(),
+           l.weight.value.cols(), r);
+    l.A.name = l.weight.name + ".lora_A";
+    l.B.name = l.weight.name + ".lora_B";
+    l.A.value = std::move(a);
+    l.B.value = std::move(b);
+    l.scale = static_cast<float>(alpha / r);
+    ++sum.tensors;
+  }
+  if (sum.tensors == 0) fail("adapter '{}': adapter_model.safetensors holds no LoRA factors", folder);
+  sum.bits_per_weight = NAN;
+  sum.residual_rel = NAN;
   return sum;
 }
 

@@ -29,6 +29,15 @@ struct AdapterSummary {
 AdapterSummary attach_adapters(Llama<float>& m, const AdapterSpec& spec,
                                const std::function<void(int, int)>& progress = {});
 
+// Attaches a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors, as
+// PEFT saves one and `loftlab init-model` writes DIR/loftq_init): each module's weight stays as
+// loaded (the base is used as stored), A and B come from base_model.model.<module>.lora_A/B.weight,
+// r and lora_alpha from the config (rank_pattern / alpha_pattern matched as PEFT does:
+// re.match("(.*\.)?(KEY)$", module)), s = lora_alpha / r. Errors name the folder and the key:
+// a key for no linear layer, a shape that does not fit, r disagreeing with A's rows, use_dora or
+// use_rslora (a different forward). bits_per_weight and residual_rel are NaN (not known here).
+AdapterSummary load_peft_adapter(Llama<float>& m, const std::string& folder);
+
 // The linear layers matching comma-separated globs, each glob required to match one at least.
 std::vector<Linear<float>*> select_linears(Llama<float>& m, const std::string& targets);
 

@@ -88,3 +88,28 @@ TEST_CASE("dtype: check_finite names the tensor, file and index") {
                     Catch::Contains("model.norm.weight") && Catch::Contains("x.safetensors") &&
                         Catch::Contains("index 1"));
 }
+
+TEST_CASE("dtype: float_to_half rounds to nearest even like the compiler's _Float16") {
+  // Every half value survives the round trip, subnormals and infinities included.
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const float f = io::half_to_float(static_cast<uint16_t>(h));
+    if (std::isnan(f)) {
+      CHECK(std::isnan(io::half_to_float(io::float_to_half(f))));
+      continue;
+    }
+    if (io::float_to_half(f) != h) FAIL("half 0x" << std::hex << h);
+  }
+  CHECK(io::float_to_half(65520.0f) == 0x7c00);       // the tie above 65504 rounds to Inf
+  CHECK(io::float_to_half(65519.99f) == 0x7bff);
+  CHECK(io::float_to_half(std::ldexp(1.0f, -25)) == 0);  // the tie below the smallest subnormal
+#ifdef __FLT16_MAX__
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<uint32_t> bits;
+  for (int i = 0; i < 400000; ++i) {
+    const float f = std::bit_cast<float>(bits(rng) >> (i % 2 ? 3 : 0));  // many small values
+    if (std::isnan(f)) continue;
+    const auto want = std::bit_cast<uint16_t>(static_cast<_Float16>(f));
+    if (io::float_to_half(f) != want) FAIL("half of " << f);
+  }
+#endif
+}
