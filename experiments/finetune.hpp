@@ -15,6 +15,9 @@
 // Curves under train/: loss, lr, grad_norm (per step), eval_step, eval_loss.
 // Normalisation: full drops quant, rank, steps and lora_alpha; lora drops quant and steps;
 // qlora drops steps; loftq with steps = 0 is qlora. `bits` is added from a single quantizer.
+// adapter = FOLDER (a PEFT LoRA adapter, e.g. DIR/loftq_init of `loftlab init-model`): the model
+// is used as stored and A, B, r, alpha come from the adapter (model::load_peft_adapter); the
+// init keys are dropped, and bits_per_weight and residual_rel are NaN (not known from it).
 //
 // pretrain: trains a byte-level Llama from scratch on `corpus` and saves it, named by `model`, as a
 // llama2.c checkpoint at results/models/NAME/model.bin (or $LOFTLAB_MODELS/NAME), usable as

@@ -257,6 +257,7 @@ void print_plan(const engine::ModelPlan& plan, const Setup& s, const Options& o)
   fmt::print("{:<56} {:>14} {:<6} {:<12} {:>8} {:>6}\n", "tensor", "shape", "dtype", "quant",
              "rank", "bits");
   double bytes = 0, adapter = 0, qbits = 0, qn = 0;
+  bool energy = false;
   for (const auto& t : plan.tensors) {
     const std::string shape = fmt::format("{}", fmt::join(t.info.shape, "x"));
     const double n = static_cast<double>(io::element_count(t.info.shape).n);
@@ -274,6 +275,7 @@ void print_plan(const engine::ModelPlan& plan, const Setup& s, const Options& o)
     bytes += n * engine::dtype_bytes(dtype);
     qbits += bits * n;
     qn += n;
+    energy = energy || t.rank.fixed == 0;
     if (t.rank.fixed > 0)
       adapter += 4.0 * t.rank.fixed * static_cast<double>(t.info.shape[0] + t.info.shape[1]);
   }
@@ -281,7 +283,7 @@ void print_plan(const engine::ModelPlan& plan, const Setup& s, const Options& o)
       "targets: {} ({} parameters), {:.3f} bits per weight as quantised; expected output: "
       "backbone {}, adapter {}{}\n",
       plan.targets, static_cast<int64_t>(qn), qn > 0 ? qbits / qn : 0, human_bytes(bytes),
-      human_bytes(adapter), plan.tensors.empty() ? "" : " (energy ranks not counted)");
+      human_bytes(adapter), energy ? " (energy ranks not counted)" : "");
 }
 
 // A live line on a terminal: tensors done/total, parameters per second, ETA.
