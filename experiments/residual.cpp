@@ -257,7 +257,6 @@ Record run(const Params& p, const Context& ctx) {
 
   Record rec;
   rec.params = p;
-  if (budget) record_allocation(rec, *budget);
   double rel = 0, red_fro = 0, red_nuc = 0, bits = 0, elements = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const auto& r = results[i];
@@ -273,6 +272,7 @@ Record run(const Params& p, const Context& ctx) {
                                    {"residual_nuclear", t.residual_nuclear},
                                    {"seconds", t.seconds}};
   }
+  if (budget) record_allocation(rec, *budget);
   const double count = static_cast<double>(tensors.size());
   rec.metrics["mean_residual_rel"] = rel / count;
   rec.metrics["err_reduction_fro"] = red_fro / count;
