@@ -37,8 +37,12 @@ def summarise(path) -> tuple[pd.DataFrame, pd.DataFrame]:
     pts = res.points[res.points["status"] == "complete"].copy()
     tens = res.tensors
     pts["kind"] = np.where(pts["quant"].astype(str).str.startswith("budget"), "budget", "uniform")
-    bits = pts["alloc_bits_per_weight"] if "alloc_bits_per_weight" in pts else np.nan
-    pts["bits"] = np.where(pts["kind"] == "budget", bits, pts["bits_per_weight"])
+    # Points written before alloc_bits_per_weight existed fall back to the budget itself (the
+    # allocation reaches it to within a few bits over the whole model).
+    budget = pd.to_numeric(pts["quant"].astype(str).str.extract(r"^budget:([0-9.]+)")[0],
+                           errors="coerce")
+    bits = pts["alloc_bits_per_weight"] if "alloc_bits_per_weight" in pts else budget
+    pts["bits"] = np.where(pts["kind"] == "budget", bits.fillna(budget), pts["bits_per_weight"])
     if "residual_fro" in tens:
         total = (tens.assign(sq=tens["residual_fro"] ** 2).groupby("id")["sq"].sum())
         pts["total_residual"] = pts["id"].map(total)
