@@ -86,3 +86,27 @@ def test_bad_spec_is_quoted(tmp_path):
     p = loftlab("allocate", f"llama2c:{MODEL}", "--budget", "budget:3:blocks=7x", cwd=tmp_path,
                 ok=False)
     assert "'budget:3:blocks=7x'" in p.stderr and "block '7x'" in p.stderr
+
+
+def test_cost_cache_is_shared(tmp_path):
+    """A second run at another budget reads every cost from $LOFTLAB_COST_CACHE."""
+    import subprocess
+    from cli_support import BIN, ENV
+    env = {**ENV, "LOFTLAB_COST_CACHE": str(tmp_path / "cache")}
+    args = [BIN, "allocate", f"llama2c:{MODEL}", "--method", "loftq", "--rank", "4"]
+    first = subprocess.run(args + ["--budget", "3.0"], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert first.returncode == 0, first.stderr
+    cache = tmp_path / "cache" / "alloc_costs.h5"
+    with h5py.File(cache, "r") as f:
+        assert len(f["costs"]) == 35 * 24
+        keys = [g.attrs["key"] for g in f["costs"].values()]
+    assert all("method=loftq|rank=4|steps=1" in k for k in keys)
+    stamp = cache.stat().st_mtime_ns
+    again = subprocess.run(args + ["--budget", "3.0"], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert again.stdout == first.stdout  # the same allocation from the cached costs
+    assert cache.stat().st_mtime_ns == stamp  # nothing new to save
+    other = subprocess.run(args + ["--budget", "3.5"], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert other.returncode == 0 and bits_reached(other.stdout) > bits_reached(first.stdout)
