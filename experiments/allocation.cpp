@@ -57,13 +57,15 @@ BudgetResult allocate_budget(const BudgetSettings& s, const std::vector<alloc::T
 
 void record_allocation(Record& rec, const BudgetResult& r) {
   const auto& a = r.allocation;
-  rec.params["allocation"] = init::format(a.rules);
   for (size_t i = 0; i < r.table.tensors.size(); ++i) {
     const auto& t = r.table.tensors[i];
     const auto& e = r.table.entries[i][a.pick[i]];
     rec.layers[t.name]["alloc_bits"] = {static_cast<double>(e.storage) /
                                         static_cast<double>(t.rows * t.cols)};
   }
+  // Exact storage of these very tensors; bits_per_weight is the registry's large-matrix limit,
+  // which leaves out the per-buffer constants of :dq and the rounding up of its groups.
+  rec.metrics["alloc_bits_per_weight"] = a.bits_per_weight;
   rec.metrics["alloc_objective"] = a.objective;
   rec.metrics["alloc_lower_bound"] = a.lower_bound;
   rec.metrics["alloc_gap"] = a.objective - a.lower_bound;

@@ -39,8 +39,10 @@ std::string source_identity(const std::string& source);
 BudgetResult allocate_budget(const BudgetSettings& s, const std::vector<alloc::TensorInfo>& tensors,
                              const std::function<Matrix(const std::string&)>& load);
 
-// Into the record: the whole rule list as the point attribute `allocation`; per tensor the
-// chosen storage as the dataset `alloc_bits`; the totals as metrics (results/README.md).
+// Into the record: per tensor the chosen storage as the dataset `alloc_bits`, the totals as
+// metrics (results/README.md). The rule list itself is not a point attribute: the store checks
+// that a point's attributes are exactly the parameters its id hashes; `loftlab allocate` with
+// the point's settings prints it (from the cost cache, instantly).
 void record_allocation(Record& rec, const BudgetResult& r);
 
 }  // namespace loft::exp

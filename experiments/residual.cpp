@@ -255,7 +255,6 @@ Record make_record(const Params& p, const std::vector<io::TensorInfo>& tensors,
                    const std::optional<BudgetResult>& budget) {
   Record rec;
   rec.params = p;
-  if (budget) record_allocation(rec, *budget);
   double rel = 0, red_fro = 0, red_nuc = 0, bits = 0, elements = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const auto& r = *results[i];
@@ -271,6 +270,7 @@ Record make_record(const Params& p, const std::vector<io::TensorInfo>& tensors,
                                    {"residual_nuclear", t.residual_nuclear},
                                    {"seconds", t.seconds}};
   }
+  if (budget) record_allocation(rec, *budget);
   const double count = static_cast<double>(tensors.size());
   rec.metrics["mean_residual_rel"] = rel / count;
   rec.metrics["err_reduction_fro"] = red_fro / count;
