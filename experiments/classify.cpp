@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -149,7 +150,13 @@ Record run(const Params& p, const Context& ctx) {
       c.train.eval_step.begin());
   rec.metrics["val_f1"] = best < c.eval_f1.size() ? c.eval_f1[best] : NAN;
   rec.metrics["best_step"] = c.best_step;
-  rec.metrics["diverged"] = (c.train.diverged || !(c.best_acc > majority)) ? 1 : 0;
+  // A model that collapsed to one answer scores the largest class share of validation: only
+  // above that has it learnt anything (the test-set majority would be the wrong bar here).
+  const auto vc = data->task.counts(data->task.validation);
+  const double val_majority = static_cast<double>(*std::max_element(vc.begin(), vc.end())) /
+                              static_cast<double>(data->validation.labels.size());
+  rec.metrics["majority_val_acc"] = val_majority;
+  rec.metrics["diverged"] = (c.train.diverged || !(c.best_acc > val_majority)) ? 1 : 0;
   rec.metrics["tokens_per_s"] = c.train.tokens_per_s;
   rec.metrics["loss_final"] = c.train.loss.empty() ? NAN : c.train.loss.back();
   record_curves(rec, c.train);
