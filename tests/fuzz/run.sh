@@ -11,6 +11,8 @@ mode=${1:?usage: tests/fuzz/run.sh replay|fuzz BUILD_DIR [NAME ...]}
 build=${2:?usage: tests/fuzz/run.sh replay|fuzz BUILD_DIR [NAME ...]}
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
+# Absolute: harnesses work in a scratch folder of their own (support.hpp).
+build=$(cd "$build" && pwd)
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
   for src in "$here"/*.cpp; do names+=("$(basename "$src" .cpp)"); done
