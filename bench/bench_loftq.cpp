@@ -13,6 +13,7 @@ void run_loftq(benchmark::State& state, const char* svd) {
   loft::init::Options opt;
   opt.steps = 1;
   opt.svd = loft::lowrank::parse_svd(svd);
+  opt.nuclear = loft::init::Nuclear::none;  // LoftQ alone
   const loft::quant::Spec q = loft::quant::parse("nf2");
   double residual = 0;
   for (auto _ : state)

@@ -62,7 +62,7 @@ int cmd_init_matrix(int argc, char** argv) {
       "W - q(W))")("steps", po::value(&steps)->default_value(1),
                    "alternating steps T (loftq: 0 = qlora)")(
       "svd", po::value(&svd_text)->default_value("exact"),
-      "exact | exact-gesdd | randomized[:p=10:q=2]")(
+      "exact | exact-gesdd | randomized[:p=10:q=2] | randomized-warm[:p=10:q=2:w=0]")(
       "seed", po::value(&seed_text)->default_value("0"),
       "seed for A (lora/qlora) and randomized SVD (0..2^64-1)")(
       "alpha", po::value(&alpha_text)->default_value("0"), "lora_alpha (0 = rank, so s = 1)")(

@@ -165,6 +165,7 @@ void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& 
   if (is_target(0)) emit_next();
 
   Matrix prev_q, prev_a, prev_b;
+  Eigen::MatrixXf basis;  // a warm-starting SVD's row space, the start of the next step
   for (int t = 1; t <= last; ++t) {
     if (opt.stop_on_rise) {
       prev_q = res.Q;
@@ -173,7 +174,9 @@ void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& 
     }
     if (t > 1) res.Q = quant::fake_quantize(q, m);
     const Matrix r = w - res.Q;
-    const lowrank::TruncatedSvd svd = lowrank::truncated_svd(opt.svd, r, rank, svd_seed(t));
+    lowrank::TruncatedSvd svd = lowrank::truncated_svd(opt.svd, r, rank, svd_seed(t),
+                                                       basis.size() ? &basis : nullptr);
+    basis = std::move(svd.basis);
     run.set_factors(svd);
     lowrank::subtract_product(w, s, res.B, res.A, m);
     const double fro = frobenius_distance(m, res.Q);

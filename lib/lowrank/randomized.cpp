@@ -20,22 +20,32 @@ void orthonormalise_columns(ColMatrix& y) {
   if (info != 0) fail("LAPACK QR of a {}x{} sketch failed (info = {})", m, l, info);
 }
 
-TruncatedSvd randomized_svd(ConstMatrixRef a, int rank, int oversample, int power_iters,
-                            uint64_t seed) {
-  const Eigen::Index m = a.rows(), n = a.cols();
-  const int l = static_cast<int>(std::min<Eigen::Index>(rank + oversample, std::min(m, n)));
+namespace {
 
-  // Drawn serially in a fixed order: the sketch does not depend on the thread count.
+// The seeded Gaussian test matrix, drawn serially in a fixed order: the sketch does not depend
+// on the thread count.
+ColMatrix gaussian_sketch(Eigen::Index n, int l, uint64_t seed) {
   Rng rng = make_rng(seed, "randomized-svd");
   std::normal_distribution<float> normal(0.0f, 1.0f);
   ColMatrix omega(n, l);
   for (Eigen::Index j = 0; j < l; ++j)
     for (Eigen::Index i = 0; i < n; ++i) omega(i, j) = normal(rng);
+  return omega;
+}
+
+}  // namespace
+
+TruncatedSvd randomized_svd(ConstMatrixRef a, int rank, int oversample, int power_iters,
+                            uint64_t seed, int warm_iters, const Eigen::MatrixXf* start,
+                            bool keep_basis) {
+  const Eigen::Index m = a.rows(), n = a.cols();
+  const int l = static_cast<int>(std::min<Eigen::Index>(rank + oversample, std::min(m, n)));
+  const bool warm = start && start->rows() == n && start->cols() == l;
 
   ColMatrix y, z;
-  a_times(a, omega, y);
+  a_times(a, warm ? *start : gaussian_sketch(n, l, seed), y);
   orthonormalise_columns(y);
-  for (int it = 0; it < power_iters; ++it) {
+  for (int it = 0, iters = warm ? warm_iters : power_iters; it < iters; ++it) {
     at_times(a, y, z);
     orthonormalise_columns(z);
     a_times(a, z, y);
@@ -57,6 +67,10 @@ TruncatedSvd randomized_svd(ConstMatrixRef a, int rank, int oversample, int powe
   out.S = std::move(small.S);
   out.V = std::move(small.V);
   normalise_signs(out.U, out.V);
+  if (keep_basis) {
+    orthonormalise_columns(z);  // A^T Q spans the row space found
+    out.basis = std::move(z);
+  }
   return out;
 }
 

@@ -12,8 +12,13 @@ namespace loft::lowrank {
 // columns with a Gaussian test matrix drawn from derive_seed(seed, "randomized-svd"), run
 // power_iters rounds of A^T, A products with a QR after every product (plain power iteration
 // loses the small directions to round-off), then SVD the l x n projection Q^T A exactly.
+//
+// Warm start (row "randomized-warm"): with a start of n x l orthonormal columns (a previous
+// result's basis), the sketch is A start instead of A Omega and warm_iters power iterations
+// follow; with keep_basis the result carries the orthonormal row-space basis for the next call.
 TruncatedSvd randomized_svd(ConstMatrixRef a, int rank, int oversample, int power_iters,
-                            uint64_t seed);
+                            uint64_t seed, int warm_iters = 0,
+                            const Eigen::MatrixXf* start = nullptr, bool keep_basis = false);
 
 // Replace the columns of y by an orthonormal basis of their span (Householder QR, thin Q).
 void orthonormalise_columns(ColMatrix& y);

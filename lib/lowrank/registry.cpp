@@ -19,13 +19,15 @@ const std::vector<SvdMethod>& svd_methods() {
        "precision",
        {},
        false,
-       [](const SvdSpec&, ConstMatrixRef a, int rank, uint64_t) { return exact_svd(a, rank); }},
+       [](const SvdSpec&, ConstMatrixRef a, int rank, uint64_t, const Eigen::MatrixXf*) {
+         return exact_svd(a, rank);
+       }},
       {"exact-gesdd",
        "full thin SVD from LAPACK sgesdd truncated to r (the reference for exact); all singular "
        "values for free",
        {},
        true,
-       [](const SvdSpec&, ConstMatrixRef a, int rank, uint64_t) {
+       [](const SvdSpec&, ConstMatrixRef a, int rank, uint64_t, const Eigen::MatrixXf*) {
          return exact_svd_gesdd(a, rank);
        }},
       {"randomized",
@@ -34,8 +36,20 @@ const std::vector<SvdMethod>& svd_methods() {
        {{"p", &SvdSpec::oversample, 10, 0, "oversampling: extra sketch columns beyond r"},
         {"q", &SvdSpec::power_iters, 2, 0, "power iterations"}},
        false,
-       [](const SvdSpec& s, ConstMatrixRef a, int rank, uint64_t seed) {
+       [](const SvdSpec& s, ConstMatrixRef a, int rank, uint64_t seed, const Eigen::MatrixXf*) {
          return randomized_svd(a, rank, s.oversample, s.power_iters, seed);
+       }},
+      {"randomized-warm",
+       "randomized, started from the previous step's row-space basis where the caller has one "
+       "(then w power iterations), so LoftQ's later steps cost two or four products",
+       {{"p", &SvdSpec::oversample, 10, 0, "oversampling: extra sketch columns beyond r"},
+        {"q", &SvdSpec::power_iters, 2, 0, "power iterations without a start"},
+        {"w", &SvdSpec::warm_iters, 0, 0, "power iterations from a warm start"}},
+       false,
+       [](const SvdSpec& s, ConstMatrixRef a, int rank, uint64_t seed,
+          const Eigen::MatrixXf* start) {
+         return randomized_svd(a, rank, s.oversample, s.power_iters, seed, s.warm_iters, start,
+                               true);
        }},
   };
   return table;
@@ -134,9 +148,10 @@ void check_svd_input(ConstMatrixRef a, int rank) {
   if (!all_finite(a)) fail("SVD of a {}x{} matrix with NaN or Inf entries", a.rows(), a.cols());
 }
 
-TruncatedSvd truncated_svd(const SvdSpec& spec, ConstMatrixRef a, int rank, uint64_t seed) {
+TruncatedSvd truncated_svd(const SvdSpec& spec, ConstMatrixRef a, int rank, uint64_t seed,
+                           const Eigen::MatrixXf* start) {
   check_svd_input(a, rank);
-  return find_svd_method(spec.name).run(spec, a, rank, seed);
+  return find_svd_method(spec.name).run(spec, a, rank, seed, start);
 }
 
 }  // namespace loft::lowrank

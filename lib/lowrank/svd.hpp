@@ -12,6 +12,12 @@
 //   "randomized:p=10:q=2"   Halko-Martinsson-Tropp range finder: oversampling p, q power
 //                           iterations re-orthonormalised between products, then an exact SVD
 //                           of the small (r+p) x n projection. Seeded; no tail values.
+//   "randomized-warm:p=10:q=2:w=0"
+//                           the same range finder, but a caller that solves a sequence of
+//                           nearby matrices (LoftQ's steps) passes the previous result's
+//                           row-space basis as the start instead of a Gaussian sketch, and then
+//                           w power iterations suffice; without a start (the first step) it is
+//                           "randomized" with q iterations.
 // format(parse_svd(s)) is the canonical form (every option written out).
 //
 // Conventions, whatever the method: S descending and >= 0; U (m x r) and V (n x r) have
@@ -38,6 +44,9 @@ struct TruncatedSvd {
   // Every singular value of A (min(m, n), descending) when the method computes them anyway
   // (exact-gesdd); empty otherwise. The tail beyond r gives the truncation error's spectrum.
   Eigen::VectorXf all_values;
+  // randomized-warm: an orthonormal basis (n x l) of the row space found, the start of the next
+  // call on a nearby matrix; empty otherwise.
+  Eigen::MatrixXf basis;
 
   int rank() const { return static_cast<int>(S.size()); }
   Matrix reconstruct() const;  // U diag(S) V^T
@@ -48,6 +57,7 @@ struct SvdSpec {
   std::string name = "exact";  // registry row
   int oversample = 10;         // randomized: p, extra columns of the sketch
   int power_iters = 2;         // randomized: q, power iterations
+  int warm_iters = 0;          // randomized-warm: w, power iterations from a warm start
 };
 
 // One option a method accepts, "key=value" in the spec string.
@@ -64,7 +74,9 @@ struct SvdMethod {
   std::string_view description;
   std::vector<SvdOption> options;
   bool all_values;  // fills TruncatedSvd::all_values
-  TruncatedSvd (*run)(const SvdSpec& spec, ConstMatrixRef a, int rank, uint64_t seed);
+  // start: a previous result's basis (n x l) or nullptr; only warm-starting rows read it.
+  TruncatedSvd (*run)(const SvdSpec& spec, ConstMatrixRef a, int rank, uint64_t seed,
+                      const Eigen::MatrixXf* start);
 };
 
 const std::vector<SvdMethod>& svd_methods();
@@ -75,7 +87,10 @@ std::string format(const SvdSpec& spec);
 
 // The top-`rank` triplets of a. seed feeds the randomized methods (derive_seed(seed, "svd")).
 // Throws for rank outside 1..min(m, n), an empty matrix, or NaN/Inf entries.
-TruncatedSvd truncated_svd(const SvdSpec& spec, ConstMatrixRef a, int rank, uint64_t seed = 0);
+// start: the basis of the previous call's result on a nearby matrix of the same shape (warm
+// starts; ignored by other rows, and when its shape does not fit).
+TruncatedSvd truncated_svd(const SvdSpec& spec, ConstMatrixRef a, int rank, uint64_t seed = 0,
+                           const Eigen::MatrixXf* start = nullptr);
 
 // Every singular value of a, descending (LAPACK sgesdd without vectors).
 Eigen::VectorXf singular_values(ConstMatrixRef a);

@@ -47,6 +47,7 @@ AdapterSummary attach_adapters(Llama<float>& m, const AdapterSpec& spec,
   init::Options opt;
   opt.steps = spec.steps;
   opt.lora_alpha = spec.lora_alpha;
+  opt.nuclear = init::Nuclear::none;  // fine-tuning reads no nuclear norm: do not pay for one
   auto targets = select_linears(m, spec.targets);
   AdapterSummary sum;
   double bits = 0, weights = 0;

@@ -337,3 +337,26 @@ TEST_CASE("orthonormalise_columns spans the same space", "[lowrank]") {
   CHECK((y.transpose() * y - Eigen::MatrixXf::Identity(6, 6)).cwiseAbs().maxCoeff() < 1e-5);
   CHECK((y * (y.transpose() * before) - before).norm() < 1e-4 * before.norm());
 }
+
+TEST_CASE("randomized-warm: cold it is randomized; warm from a nearby matrix it stays accurate",
+          "[lowrank]") {
+  const Matrix a = low_rank_plus_noise(300, 200, 30, 0.05f, 21);
+  const TruncatedSvd cold = truncated_svd(parse_svd("randomized-warm"), a, 12, 5);
+  const TruncatedSvd plain = truncated_svd(parse_svd("randomized"), a, 12, 5);
+  CHECK(cold.S == plain.S);  // no start: the same sketch and iterations
+  REQUIRE(cold.basis.rows() == 200);
+  REQUIRE(cold.basis.cols() == 22);  // r + p
+  CHECK((cold.basis.transpose() * cold.basis - Eigen::MatrixXf::Identity(22, 22))
+            .cwiseAbs()
+            .maxCoeff() < 1e-4f);
+  // A nearby matrix (as LoftQ's next residual is), started from the basis with w = 0: two
+  // products only, and the truncation error within 1% of exact's.
+  const Matrix b = a + test::gaussian(300, 200, 22, 0.01f);
+  const TruncatedSvd warm = truncated_svd(parse_svd("randomized-warm"), b, 12, 6, &cold.basis);
+  const TruncatedSvd exact = truncated_svd(parse_svd("exact"), b, 12);
+  const double err_warm = (b - warm.reconstruct()).norm(), err_exact = (b - exact.reconstruct()).norm();
+  CHECK(err_warm <= err_exact * 1.01);
+  // A start of the wrong shape is ignored (a cold start).
+  const Eigen::MatrixXf wrong = Eigen::MatrixXf::Identity(200, 5);
+  CHECK(truncated_svd(parse_svd("randomized-warm"), a, 12, 5, &wrong).S == plain.S);
+}
