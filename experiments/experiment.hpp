@@ -40,6 +40,8 @@ struct Experiment {
   // apply to this point (steps for qlora, say), so identical points collapse. Throws loft::Error.
   std::function<Params(const std::map<std::string, std::string>&)> normalise;
   std::function<Record(const Params&, const Context&)> run;
+  // The metrics `loftlab inspect` shows by default, in this order (the others on request).
+  std::vector<std::string> headline;
 };
 
 const std::vector<Experiment>& experiments();
