@@ -46,6 +46,8 @@ struct Experiment {
   // only in steps.
   std::function<std::string(const Params&)> chain_key;
   std::function<std::vector<Record>(const std::vector<Params>&, const Context&)> run_chain;
+  // The metrics `loftlab inspect` shows by default, in this order (the others on request).
+  std::vector<std::string> headline;
 };
 
 // A normalised parameter of a known type (the normalise step guarantees it).

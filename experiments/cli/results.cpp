@@ -10,7 +10,9 @@
 #include <set>
 
 #include "common/error.hpp"
+#include "common/text.hpp"
 #include "experiments/cli/commands.hpp"
+#include "experiments/experiment.hpp"
 #include "io/results/locate.hpp"
 #include "io/results/lock.hpp"
 #include "io/results/merge.hpp"
@@ -105,6 +107,24 @@ void print_point(const results::StoredPoint& p) {
   }
 }
 
+// What inspect shows by default: the keys and headline metrics of the summary's experiment
+// (when it has one experiment the registry knows), else every column.
+results::View default_view(const results::Summary& s) {
+  results::View v;
+  const results::Column* e = s.find("experiment");
+  if (!e || e->kind != results::Column::Kind::Text || e->values.empty()) return v;
+  const std::string& name = std::get<std::string>(e->values.front());
+  for (const auto& x : e->values)
+    if (std::get<std::string>(x) != name) return v;
+  for (const auto& known : exp::experiments()) {
+    if (known.name != name) continue;
+    v.keys.push_back("experiment");
+    for (const auto& k : known.keys) v.keys.push_back(k.name);
+    v.headline = known.headline;
+  }
+  return v;
+}
+
 }  // namespace
 
 int cmd_merge(int argc, char** argv) {
@@ -130,22 +150,29 @@ int cmd_merge(int argc, char** argv) {
 
 int cmd_inspect(int argc, char** argv) {
   std::vector<std::string> where;
-  std::string sort, point;
-  bool desc_order = false;
+  std::string sort, point, columns;
+  bool desc_order = false, all_columns = false;
   po::options_description desc(
       "usage: loftlab inspect FILE [--where KEY=V[,V...] ...] [--sort KEY [--desc]]\n"
+      "                      [--all | --columns A,B,...]\n"
       "       loftlab inspect FILE --point ID\n\n"
-      "Prints the summary of a results folder, results.h5 or point file as an aligned table\n"
-      "(one row per point: id, status, parameters, metrics; - where a point lacks a value), or\n"
-      "one point in detail: parameters, metrics, the final value of every per-tensor trace.\n"
-      "A results folder is read from its point files (current while a sweep runs).\n\noptions");
+      "Prints the summary of a results folder, results.h5 or point file as an aligned table, one\n"
+      "row per point (- where a point lacks a value), or one point in detail: parameters,\n"
+      "metrics, the final value of every per-tensor trace. By default the table has the id, the\n"
+      "settings that differ between rows and the experiment's headline metrics, to 4 significant\n"
+      "digits; the settings common to every row are listed once above it and the other columns\n"
+      "named below it. A results folder is read from its point files (current while a sweep\n"
+      "runs).\n\noptions");
   desc.add_options()("help,h", "show this help")(
       "where,w", po::value(&where)->composing(),
       "keep rows whose KEY equals V (or any of V1,V2,...); repeatable, all must hold; numbers "
       "compare as printed, - matches a missing value")(
       "sort,s", po::value(&sort), "order rows by KEY (numbers ascending, missing last)")(
       "desc", po::bool_switch(&desc_order), "with --sort: descending")(
-      "point,p", po::value(&point), "print point ID in detail instead of the table");
+      "point,p", po::value(&point), "print point ID in detail instead of the table")(
+      "all,a", po::bool_switch(&all_columns),
+      "every column (id, status, parameters, metrics), numbers to 6 significant digits")(
+      "columns,c", po::value(&columns), "these columns, comma-separated, in this order");
   auto vm = parse(argc, argv, desc, "FILE", "inspect");
   if (!vm) return 0;
   fs::path file = (*vm)["FILE"].as<std::string>();
@@ -156,10 +183,20 @@ int cmd_inspect(int argc, char** argv) {
     return 0;
   }
   if (desc_order && sort.empty()) fail("--desc needs --sort KEY");
+  if (all_columns && !columns.empty()) fail("--all and --columns both choose the columns; use one");
   results::Summary all = results::load_summary(file);
   results::Summary s = results::filter_rows(all, where);
   if (!sort.empty()) results::sort_rows(s, sort, desc_order);
-  fmt::print("{}", results::format_table(s));
+  if (all_columns) {
+    fmt::print("{}", results::format_table(s));
+  } else if (!columns.empty()) {
+    std::vector<std::string> names;
+    for (std::string_view c : split_list(columns)) names.emplace_back(c);
+    fmt::print("{}",
+               results::format_table(results::select_columns(s, names), results::kViewDigits));
+  } else {
+    fmt::print("{}", results::format_view(s, default_view(s)));
+  }
   if (!where.empty()) fmt::print("({} of {} points)\n", s.rows(), all.rows());
   return 0;
 }

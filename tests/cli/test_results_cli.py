@@ -115,7 +115,7 @@ def test_merge_is_idempotent(results):
 
 
 def test_inspect_table_where_sort(results):
-    out = run("inspect", results).stdout.splitlines()
+    out = run("inspect", results, "--all").stdout.splitlines()
     assert out[0].split() == ["id", "status", "experiment", "method", "quant", "rank", "seed",
                               "steps", "err_reduction_fro", "mean_residual_rel"]
     assert len(out) == 4
@@ -123,15 +123,36 @@ def test_inspect_table_where_sort(results):
     # Columns line up: every row is as long as the header (last column is numeric).
     assert len({len(line) for line in out}) == 1
 
-    out = run("inspect", results, "--where", "method=loftq", "--sort", "mean_residual_rel").stdout
+    out = run("inspect", results, "--all", "--where", "method=loftq",
+              "--sort", "mean_residual_rel").stdout
     rows = [line.split()[0] for line in out.splitlines()[1:-1]]
     assert rows == [ID["loftq5"], ID["loftq1"]]
     assert "(2 of 3 points)" in out
-    out = run("inspect", results, "--sort", "err_reduction_fro", "--desc").stdout
+    out = run("inspect", results, "--all", "--sort", "err_reduction_fro", "--desc").stdout
     assert [line.split()[0] for line in out.splitlines()[1:]] == [
         ID["loftq5"], ID["loftq1"], ID["qlora"]]
     run("merge", results)
     assert run("inspect", results / "results.h5").stdout == run("inspect", results).stdout
+
+
+def test_inspect_shows_what_varies_and_the_headline(results):
+    """By default: the settings that differ, the residual experiment's headline metrics, the
+    common settings once above, the rest named below; --columns picks columns."""
+    out = run("inspect", results).stdout.splitlines()
+    assert out[0].startswith("in every row: ")
+    common = out[0].split(": ", 1)[1].split()
+    assert common == ["status=complete", "experiment=residual", "quant=nf4", "seed=0"]
+    assert out[1].split() == ["id", "method", "rank", "steps", "mean_residual_rel",
+                              "err_reduction_fro"]
+    assert [line.split()[0] for line in out[2:5]] == [ID[k] for k in BY_ID]
+    assert len(out) == 5  # no other column, so no "not shown" line
+    out = run("inspect", results, "--columns", "method, id").stdout.splitlines()
+    assert [line.split() for line in out] == [["method", "id"]] + [
+        [PARAMS[k]["method"], ID[k]] for k in BY_ID]
+    p = run("inspect", results, "--columns", "method,bogus", ok=False)
+    assert "unknown column 'bogus'" in p.stderr
+    p = run("inspect", results, "--all", "--columns", "id", ok=False)
+    assert "use one" in p.stderr
 
 
 def test_inspect_point(results):

@@ -1,8 +1,8 @@
 #pragma once
 // The /summary table of results.h5: one row per point (sorted by id), columns `id`, `status`,
 // `error` (only when some point failed with a message), every parameter (by name), every metric
-// (by name). Built from points, written as an HDF5
-// compound dataset, read back, filtered, sorted and printed by `loftlab inspect`.
+// (by name). Built from points (summary.cpp), written as an HDF5 compound dataset and read back
+// (summary_h5.cpp), filtered, sorted and printed by `loftlab inspect` (table.cpp).
 #include <hdf5.h>
 
 #include <filesystem>
@@ -35,6 +35,8 @@ struct Summary {
 // real in some point, or absent from some point, is Real (NaN where absent); one that is text in
 // any point is Text (numbers written as text, "" where absent). Metrics are always Real.
 Summary build_summary(std::vector<StoredPoint> points);
+// A number cell as a double; NaN for text.
+double as_double(const Value& v);
 
 // Writes `summary` as a compound dataset (int64 / float64 / variable-length UTF-8 members).
 void write_summary(hid_t file, const Summary& s, const std::string& where);
@@ -42,14 +44,31 @@ void write_summary(hid_t file, const Summary& s, const std::string& where);
 Summary read_summary(const std::filesystem::path& results_h5);
 
 // Keeps the rows matching every condition "key=value[,value...]" (any of the values). Numbers
-// compare as displayed (6 significant digits), so a value copied from the table matches; "-"
-// or "nan" matches NaN. Unknown keys and non-numbers for numeric columns are errors.
+// compare as displayed (6 significant digits, or kViewDigits as format_view shows them), so a
+// value copied from either table matches; "-" or "nan" matches NaN. Unknown keys and non-numbers
+// for numeric columns are errors.
 Summary filter_rows(const Summary& s, const std::vector<std::string>& where);
 // Stable sort by one column: numbers ascending with NaN last, text lexicographically.
 void sort_rows(Summary& s, const std::string& key, bool descending = false);
 // An aligned plain-text table: a header line, then one line per row; numbers right-aligned
-// (6 significant digits), text left-aligned, "-" for NaN.
-std::string format_table(const Summary& s);
-std::string format_value(const Value& v);
+// (`digits` significant digits), text left-aligned, "-" for NaN.
+std::string format_table(const Summary& s, int digits = 6);
+std::string format_value(const Value& v, int digits = 6);
+
+// The named columns, in the order given; an unknown name is an error listing the columns.
+Summary select_columns(const Summary& s, const std::vector<std::string>& names);
+
+// The table a person reads: `id`, the headline columns, and the `keys` columns whose value
+// differs between rows (status and error count as keys); the keys with one value in every row
+// are listed once above the table, and the other columns are named below it. With no keys every
+// column is a key. Numbers have kViewDigits significant digits; lines wrap at `width` where the
+// table allows.
+inline constexpr int kViewDigits = 4;
+struct View {
+  std::vector<std::string> keys;
+  std::vector<std::string> headline;
+  size_t width = 120;
+};
+std::string format_view(const Summary& s, const View& view);
 
 }  // namespace loft::results
