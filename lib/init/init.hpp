@@ -17,6 +17,11 @@
 //   qpissa  SVD first (PiSSA / LQ-LoRA): B_0 A_0 from SVD_r(W), then the same alternation:
 //           Q_t = q(W - s B_{t-1} A_{t-1}), B_t A_t = SVD_r(W - Q_t). steps = 0 is QPiSSA
 //           (Q = q(W - B_0 A_0) with the PiSSA adapter).
+//   qera    QERA (arXiv 2410.06040): Q = q(W), B A = the rank-r minimiser of ||(W - Q - sBA) S||_F
+//           with S S^T = H, the layer's input second moment (weighting.hpp), in closed form.
+//           It is loftq with T = 1 and weight = act.
+// loftq and qpissa take Options::weight (none | act | fisher): every low-rank step, their first
+// SVD included, is then the weighted step of weighting.hpp.
 //
 // Trace, index t = 0..T (t = 0: after the first quantisation alone, i.e. (Q_1, B_0 A_0); t >= 1:
 // (Q_t, B_t A_t)), named as the datasets of results/README.md:
@@ -27,15 +32,20 @@
 //                      singular value (exact) it is free: the error's spectrum is the tail
 //                      beyond r. Otherwise it costs one more full SVD per step, so it is
 //                      computed only with Options::nuclear and is NaN where not computed.
+//   residual_act       ||(W - Q_t - s B_t A_t) S||_F with S S^T = H (undamped): the output error on
+//                      the calibration inputs; NaN without Options::stats.h
+//   residual_act_vs_qlora  residual_act / ||(W - q(W)) S||_F
 //   seconds            cumulative wall seconds since the method started
 // With stop_on_rise the alternation stops once residual_fro rises and returns the best state;
 // the trace then ends at that state, so its last entry always describes the returned Q, A, B.
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/matrix.hpp"
+#include "init/weighting.hpp"
 #include "lowrank/svd.hpp"
 #include "quant/quantizer.hpp"
 
@@ -48,10 +58,15 @@ struct Options {
   double lora_alpha = 0;      // <= 0 means alpha = rank (s = 1)
   bool stop_on_rise = false;  // "stop = rise": keep the best step once the residual rises
   bool nuclear = false;       // compute residual_nuclear even where it costs an extra SVD
+  Weight weight = Weight::none;  // loftq, qpissa: the low-rank step's weighting
+  Scale scale = Scale::exact;    // act weighting: S = chol(H) or diag(sqrt(H_ii))
+  double damping = 0.01;         // lambda relative to the mean diagonal (weighting.hpp)
+  LayerStats stats;              // calibration statistics of this layer (not owned)
 };
 
 struct Trace {
   std::vector<double> residual_fro, residual_rel, residual_vs_qlora, residual_nuclear, seconds;
+  std::vector<double> residual_act, residual_act_vs_qlora;
   size_t size() const { return residual_fro.size(); }
 };
 
@@ -65,7 +80,11 @@ struct Result {
   Trace trace;
   int steps_run = 0;            // alternating steps computed (a rejected rising step included)
   double bits_per_weight = 32;  // storage cost of Q (scales included); 32 for lora's float32 W
+  double damping = std::numeric_limits<double>::quiet_NaN();  // weighted: the lambda used
 };
+
+// What a method needs beyond W and the quantizer.
+enum class Needs { nothing, calibration, fisher };
 
 struct Method {
   std::string_view name;
@@ -74,6 +93,7 @@ struct Method {
   bool uses_steps;  // uses Options::steps, svd and stop_on_rise
   bool uses_seed;   // draws random numbers (Kaiming A; or the SVD when it is randomized)
   Result (*run)(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& options);
+  Needs needs = Needs::nothing;  // Options::stats it requires whatever Options::weight says
 };
 
 const std::vector<Method>& methods();

@@ -43,6 +43,7 @@ struct Run {
   Stopwatch clock;
   double w_norm = 0;
   double qlora_norm = kNaN;
+  double qlora_act = kNaN;  // ||(W - q(W)) S||_F when calibration statistics are given
 
   Run(ConstMatrixRef w_, const quant::Spec& q_, int rank_, const Options& opt_)
       : w(w_), q(q_), rank(rank_), opt(opt_) {
@@ -52,8 +53,15 @@ struct Run {
     w_norm = frobenius(w);
   }
 
-  void record(double fro, double nuclear) {
+  // The output error on the calibration inputs, NaN without them.
+  double act_norm(ConstMatrixRef e) const {
+    return opt.stats.h ? weighted_norm(e, *opt.stats.h) : kNaN;
+  }
+
+  void record(double fro, double nuclear, double act = kNaN) {
     Trace& t = res.trace;
+    t.residual_act.push_back(act);
+    t.residual_act_vs_qlora.push_back(qlora_act > 0 ? act / qlora_act : kNaN);
     t.residual_fro.push_back(fro);
     t.residual_rel.push_back(w_norm > 0 ? fro / w_norm : kNaN);
     t.residual_vs_qlora.push_back(qlora_norm > 0 ? fro / qlora_norm : kNaN);
@@ -64,7 +72,8 @@ struct Run {
   void pop() {
     Trace& t = res.trace;
     for (auto* v :
-         {&t.residual_fro, &t.residual_rel, &t.residual_vs_qlora, &t.residual_nuclear, &t.seconds})
+         {&t.residual_fro, &t.residual_rel, &t.residual_vs_qlora, &t.residual_nuclear, &t.seconds,
+          &t.residual_act, &t.residual_act_vs_qlora})
       v->pop_back();
   }
 
@@ -94,7 +103,9 @@ Result run_qlora(ConstMatrixRef w, const quant::Spec& q, int rank, const Options
   run.res.bits_per_weight = quant::bits_per_weight(q);
   run.qlora_norm = frobenius_distance(w, run.res.Q);
   const double nuclear = opt.nuclear ? nuclear_norm(lowrank::singular_values(w - run.res.Q)) : kNaN;
-  run.record(run.qlora_norm, nuclear);
+  if (opt.stats.h) check_input_stats(*opt.stats.h, w.cols(), "qlora");
+  run.qlora_act = run.act_norm(w - run.res.Q);
+  run.record(run.qlora_norm, nuclear, run.qlora_act);
   return std::move(run.res);
 }
 
@@ -106,10 +117,23 @@ Result alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options
   res.bits_per_weight = quant::bits_per_weight(q);
   const float s = static_cast<float>(res.scale);
   auto svd_seed = [&](int t) { return derive_seed(opt.seed, fmt::format("svd-step-{}", t)); };
+  if (opt.stats.h) check_input_stats(*opt.stats.h, w.cols(), "calibration statistics");
+  const Weighting weighting(opt.weight, opt.scale, opt.damping, opt.stats, w.rows(), w.cols());
+  res.damping = weighting.damping();
+  // Sets B, A to the rank-r minimiser of ||D (R - BA) S||_F (the plain SVD when unweighted);
+  // the returned singular values are those of the weighted problem.
+  auto low_rank = [&](ConstMatrixRef r, int t) {
+    auto svd = weighting.active()
+                   ? lowrank::truncated_svd(opt.svd, weighting.apply(r), rank, svd_seed(t))
+                   : lowrank::truncated_svd(opt.svd, r, rank, svd_seed(t));
+    run.set_factors(svd);
+    if (weighting.active()) weighting.unapply(res.B, res.A);
+    return svd;
+  };
 
   Matrix m;  // W - s B A, what the next step quantises
   if (svd_first) {
-    run.set_factors(lowrank::truncated_svd(opt.svd, w, rank, svd_seed(0)));
+    low_rank(w, 0);
     lowrank::subtract_product(w, s, res.B, res.A, m);
   } else {
     res.B = Matrix::Zero(w.rows(), rank);
@@ -117,15 +141,17 @@ Result alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options
     m = w;
   }
   res.Q = quant::fake_quantize(q, m);
-  run.qlora_norm =
-      svd_first ? frobenius_distance(w, quant::fake_quantize(q, w)) : frobenius_distance(w, res.Q);
+  const Matrix q_w = svd_first ? quant::fake_quantize(q, w) : res.Q;
+  run.qlora_norm = frobenius_distance(w, q_w);
+  run.qlora_act = run.act_norm(w - q_w);
   const double fro0 = frobenius_distance(m, res.Q);
-  // loftq's first SVD is of W - Q_1, the t = 0 error itself: its nuclear norm comes free then.
-  const bool free_first =
-      !svd_first && opt.steps >= 1 && lowrank::find_svd_method(opt.svd.name).all_values;
+  // loftq's first SVD is of W - Q_1, the t = 0 error itself: its nuclear norm comes free then
+  // (not when weighted: the spectrum is then the weighted error's).
+  const bool free_first = !svd_first && opt.steps >= 1 && !weighting.active() &&
+                          lowrank::find_svd_method(opt.svd.name).all_values;
   const double nuclear0 =
       !free_first && opt.nuclear ? nuclear_norm(lowrank::singular_values(m - res.Q)) : kNaN;
-  run.record(fro0, nuclear0);
+  run.record(fro0, nuclear0, run.act_norm(m - res.Q));
 
   Matrix prev_q, prev_a, prev_b;
   for (int t = 1; t <= opt.steps; ++t) {
@@ -136,18 +162,17 @@ Result alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options
     }
     if (t > 1) res.Q = quant::fake_quantize(q, m);
     const Matrix r = w - res.Q;
-    const lowrank::TruncatedSvd svd = lowrank::truncated_svd(opt.svd, r, rank, svd_seed(t));
-    run.set_factors(svd);
+    const lowrank::TruncatedSvd svd = low_rank(r, t);
     lowrank::subtract_product(w, s, res.B, res.A, m);
     const double fro = frobenius_distance(m, res.Q);
     double nuclear = kNaN;
-    if (svd.all_values.size() > 0) {
+    if (svd.all_values.size() > 0 && !weighting.active()) {
       nuclear = nuclear_norm(svd.all_values.tail(svd.all_values.size() - rank));
       if (t == 1 && free_first) res.trace.residual_nuclear[0] = nuclear_norm(svd.all_values);
     } else if (opt.nuclear) {
       nuclear = nuclear_norm(lowrank::singular_values(m - res.Q));
     }
-    run.record(fro, nuclear);
+    run.record(fro, nuclear, run.act_norm(m - res.Q));
     res.steps_run = t;
     if (opt.stop_on_rise && fro > res.trace.residual_fro[t - 1]) {
       run.pop();
@@ -169,6 +194,14 @@ Result run_qpissa(ConstMatrixRef w, const quant::Spec& q, int rank, const Option
   return alternate(w, q, rank, opt, true);
 }
 
+Result run_qera(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt) {
+  Options o = opt;
+  o.steps = 1;
+  o.weight = Weight::act;
+  o.stop_on_rise = false;
+  return alternate(w, q, rank, o, false);
+}
+
 std::string method_names() {
   std::string out;
   for (const auto& m : methods()) out += fmt::format("{}{}", out.empty() ? "" : ", ", m.name);
@@ -187,6 +220,8 @@ const std::vector<Method>& methods() {
        true, true, run_loftq},
       {"qpissa", "SVD first (PiSSA), then T alternating steps as loftq", true, true, true,
        run_qpissa},
+      {"qera", "QERA: Q = q(W), BA = closed-form rank-r minimiser of ||(W - Q - sBA) H^1/2||_F",
+       true, false, true, run_qera, Needs::calibration},
   };
   return table;
 }
