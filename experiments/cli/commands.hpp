@@ -16,5 +16,6 @@ int cmd_merge(int argc, char** argv);
 int cmd_inspect(int argc, char** argv);
 int cmd_generate(int argc, char** argv);
 int cmd_tensors(int argc, char** argv);
+int cmd_calibrate(int argc, char** argv);
 
 }  // namespace loft::cli

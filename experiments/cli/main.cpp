@@ -30,6 +30,8 @@ constexpr Command kCommands[] = {
     {"tensors", "list a source's tensors and what a `layers` selection picks",
      loft::cli::cmd_tensors},
     {"generate", "greedy text generation from a model checkpoint", loft::cli::cmd_generate},
+    {"calibrate", "calibration statistics (input second moments, Fisher) of a model on a corpus",
+     loft::cli::cmd_calibrate},
 };
 
 void usage(std::FILE* out) {

@@ -340,6 +340,7 @@ int run_sweep(const Options& o, const Ranks& ranks) {
     exp::Context ctx;
     ctx.threads = pc.threads;
     ctx.progress = pc.progress;
+    ctx.cache_dir = (dir / "calibration").string();
     return experiment->run(p.params, ctx);
   };
   const results::PointMeta meta{config.name, expanded};

@@ -151,7 +151,8 @@ Result alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options
                           lowrank::find_svd_method(opt.svd.name).all_values;
   const double nuclear0 =
       !free_first && opt.nuclear ? nuclear_norm(lowrank::singular_values(m - res.Q)) : kNaN;
-  run.record(fro0, nuclear0, run.act_norm(m - res.Q));
+  // loftq's t = 0 error is QLoRA's own.
+  run.record(fro0, nuclear0, svd_first ? run.act_norm(m - res.Q) : run.qlora_act);
 
   Matrix prev_q, prev_a, prev_b;
   for (int t = 1; t <= opt.steps; ++t) {
