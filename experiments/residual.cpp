@@ -102,11 +102,16 @@ bool data_aware(const init::Method& m, init::Weight w) {
 }
 
 // The parameters a data-aware point adds: its weighting and the calibration key.
-void add_calibration(const Raw& raw, const init::Method& m, init::Weight weight, Params& p) {
-  if (m.uses_steps) p["weight"] = std::string(init::name(weight));
-  const bool act = m.needs == init::Needs::calibration || weight == init::Weight::act;
-  if (act) p["scale"] = std::string(init::name(init::parse_scale(raw.at("scale"))));
-  p["damping"] = parse_positive_or_zero(raw, "damping");
+// A point that is not data-aware gets the key too when calib_corpus is set: its output error
+// on the calibration inputs is then measured, for comparison.
+void add_calibration(const Raw& raw, const init::Method& m, init::Weight weight, bool aware,
+                     Params& p) {
+  if (aware) {
+    if (m.uses_steps) p["weight"] = std::string(init::name(weight));
+    const bool act = m.needs == init::Needs::calibration || weight == init::Weight::act;
+    if (act) p["scale"] = std::string(init::name(init::parse_scale(raw.at("scale"))));
+    p["damping"] = parse_positive_or_zero(raw, "damping");
+  }
   if (raw.at("calib_corpus") == "none")
     fail("method '{}'{} needs calibration statistics: set calib_corpus (fortunes, jargon, kjv, "
          "file:PATH) and, unless source is a model, calib_model",
@@ -216,6 +221,7 @@ Params normalise(const Raw& raw) {
     fail("weight: {}", e.what());
   }
   const bool aware = data_aware(*method, weight);
+  if (aware || raw.at("calib_corpus") != "none") add_calibration(raw, *method, weight, aware, p);
   // qlora: B = 0, the residual is ||W - q(W)||
   if (!method->uses_steps && !aware) return p;
 
@@ -226,7 +232,6 @@ Params normalise(const Raw& raw) {
   p["svd"] = lowrank::format(svd);
   if (svd.name != "exact") p["seed"] = seed;  // the only random draw that reaches the residual
   if (method->uses_steps && steps >= 2) p["stop"] = stop;
-  if (aware) add_calibration(raw, *method, weight, p);
   return p;
 }
 
