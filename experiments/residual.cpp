@@ -193,8 +193,7 @@ Params normalise(const Raw& raw) {
     fail("method: '{}' does not quantise, so its residual is 0 by construction (valid here: {})",
          method->name, residual_methods());
   const auto steps = parse_int(raw, "steps", 0, kMaxInitSteps);
-  // LoftQ with no alternating step is QLoRA exactly (lib/init: "steps = 0 is qlora").
-  if (method->name == "loftq" && steps == 0) method = &init::find_method("qlora");
+  method = &init::canonical(*method, steps);  // loftq with 0 steps is qlora
   p["method"] = std::string(method->name);
   // Validated for every method, so a typo fails whichever method meets it first.
   init::PerTensor<init::RankSpec> rank;
@@ -349,15 +348,10 @@ Record run(const Params& p, const Context& ctx) {
     red_act += 1 - t.residual_act_vs_qlora.back();
     bits += r.bits * r.elements;
     elements += r.elements;
-    rec.layers[tensors[i].name] = {{"residual_fro", t.residual_fro},
-                                   {"residual_rel", t.residual_rel},
-                                   {"residual_vs_qlora", t.residual_vs_qlora},
-                                   {"residual_nuclear", t.residual_nuclear},
-                                   {"seconds", t.seconds}};
-    if (plan.stats) {
-      rec.layers[tensors[i].name]["residual_act"] = t.residual_act;
-      rec.layers[tensors[i].name]["residual_act_vs_qlora"] = t.residual_act_vs_qlora;
-    }
+    auto& layer = rec.layers[tensors[i].name];
+    for (const auto& f : init::trace_fields())
+      if (plan.stats || f.name.find("_act") == std::string_view::npos)
+        layer[std::string(f.name)] = t.*f.values;
   }
   const double count = static_cast<double>(tensors.size());
   rec.metrics["mean_residual_rel"] = rel / count;

@@ -157,18 +157,12 @@ int cmd_init_matrix(int argc, char** argv) {
       {"lora_alpha", r.lora_alpha},
       {"scale", r.scale},
       {"bits_per_weight", r.bits_per_weight},
-      {"residual_fro", numbers(r.trace.residual_fro)},
-      {"residual_rel", numbers(r.trace.residual_rel)},
-      {"residual_vs_qlora", numbers(r.trace.residual_vs_qlora)},
-      {"residual_nuclear", numbers(r.trace.residual_nuclear)},
-      {"seconds", numbers(r.trace.seconds)},
-      {"residual_act", numbers(r.trace.residual_act)},
-      {"residual_act_vs_qlora", numbers(r.trace.residual_act_vs_qlora)},
       {"damping", std::isfinite(r.damping) ? nlohmann::json(r.damping) : nlohmann::json()},
       {"wall_seconds",
        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
       {"threads", omp_get_max_threads()},
   };
+  for (const auto& f : init::trace_fields()) out[std::string(f.name)] = numbers(r.trace.*f.values);
   if (!save.empty()) out["saved"] = save;
   fmt::print("{}\n", out.dump());
   return 0;

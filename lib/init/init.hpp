@@ -94,7 +94,20 @@ struct Method {
   bool uses_seed;   // draws random numbers (Kaiming A; or the SVD when it is randomized)
   Result (*run)(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& options);
   Needs needs = Needs::nothing;  // Options::stats it requires whatever Options::weight says
+  std::string_view zero_steps_is = {};  // the method it equals with steps = 0 (loftq: qlora)
 };
+
+// The method a point really runs: m, or the one it equals with these steps, so that equal
+// points collapse in a sweep.
+const Method& canonical(const Method& m, int64_t steps);
+
+// The trace's fields, named as the datasets of results/README.md: every consumer (the residual
+// experiment's per-layer datasets, init-matrix's JSON) loops over this list.
+struct TraceField {
+  std::string_view name;
+  std::vector<double> Trace::*values;
+};
+const std::vector<TraceField>& trace_fields();
 
 const std::vector<Method>& methods();
 const Method& find_method(std::string_view name);  // throws listing the valid names

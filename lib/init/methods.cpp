@@ -70,11 +70,7 @@ struct Run {
   }
 
   void pop() {
-    Trace& t = res.trace;
-    for (auto* v :
-         {&t.residual_fro, &t.residual_rel, &t.residual_vs_qlora, &t.residual_nuclear, &t.seconds,
-          &t.residual_act, &t.residual_act_vs_qlora})
-      v->pop_back();
+    for (const auto& f : trace_fields()) (res.trace.*f.values).pop_back();
   }
 
   // B = U sqrt(S/s), A = sqrt(S/s) V^T, so that s B A = U S V^T.
@@ -218,13 +214,30 @@ const std::vector<Method>& methods() {
       {"qlora", "Q = q(W), A Kaiming-uniform (PEFT), B = 0", true, false, true, run_qlora},
       {"loftq",
        "LoftQ Alg. 1: T alternating steps Q = q(W - sBA), BA = SVD_r(W - Q), quantise first", true,
-       true, true, run_loftq},
+       true, true, run_loftq, Needs::nothing, "qlora"},
       {"qpissa", "SVD first (PiSSA), then T alternating steps as loftq", true, true, true,
        run_qpissa},
       {"qera", "QERA: Q = q(W), BA = closed-form rank-r minimiser of ||(W - Q - sBA) H^1/2||_F",
        true, false, true, run_qera, Needs::calibration},
   };
   return table;
+}
+
+const Method& canonical(const Method& m, int64_t steps) {
+  return steps == 0 && !m.zero_steps_is.empty() ? find_method(m.zero_steps_is) : m;
+}
+
+const std::vector<TraceField>& trace_fields() {
+  static const std::vector<TraceField> fields = {
+      {"residual_fro", &Trace::residual_fro},
+      {"residual_rel", &Trace::residual_rel},
+      {"residual_vs_qlora", &Trace::residual_vs_qlora},
+      {"residual_nuclear", &Trace::residual_nuclear},
+      {"seconds", &Trace::seconds},
+      {"residual_act", &Trace::residual_act},
+      {"residual_act_vs_qlora", &Trace::residual_act_vs_qlora},
+  };
+  return fields;
 }
 
 const Method& find_method(std::string_view name) {
