@@ -30,6 +30,7 @@ struct Context {
   // Called with a fraction in [0, 1] and a short status text; may be empty.
   std::function<void(double, const std::string&)> progress;
   int threads = 0;  // 0 = all
+  std::string cache_dir;  // where computed inputs (calibration statistics) persist; "" = none
 };
 
 struct Experiment {

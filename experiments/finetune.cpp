@@ -48,7 +48,13 @@ void check_model(const std::string& model, const std::string& tokenizer) {
   if (!it->second.empty()) fail("model '{}': {}", model, it->second);
 }
 
-const char* kMethods = "lora, qlora, loftq, qpissa, full";
+// The init registry's methods that need nothing but the weights, and full training.
+std::string finetune_methods() {
+  std::string out;
+  for (const auto& m : init::methods())
+    if (m.needs == init::Needs::nothing) out += std::string(m.name) + ", ";
+  return out + "full";
+}
 
 Params normalise(const Raw& raw) {
   Params p = normalise_training(raw);
@@ -173,11 +179,15 @@ void normalise_adapters(const Raw& raw, Params& p) {
     try {
       m = &init::find_method(method);
     } catch (const Error&) {
-      fail("method: '{}' is not a finetune method (valid: {})", method, kMethods);
+      fail("method: '{}' is not a finetune method (valid: {})", method, finetune_methods());
     }
+    if (m->needs != init::Needs::nothing)
+      fail("method: '{}' needs calibration statistics, which finetune does not compute yet "
+           "(valid: {})",
+           method, finetune_methods());
   }
   const int64_t steps = parse_integer_key(raw, "steps", 0, kMaxInitSteps);
-  if (method == "loftq" && steps == 0) m = &init::find_method(method = "qlora");
+  if (m) method = (m = &init::canonical(*m, steps))->name;  // loftq with 0 steps is qlora
   p["method"] = method;
   const double alpha = parse_number_key(raw, "lora_alpha", false);
   const Params quant = normalised_quant(raw.at("quant"));
@@ -294,7 +304,7 @@ std::vector<Key> adapter_keys() {
   return {
       {"lora_alpha", "16", "LoRA alpha: s = lora_alpha / rank"},
       {"targets", "*", "globs over linear weight names that get adapters, e.g. *proj*, *mlp*"},
-      {"method", "qlora", std::string("lora, qlora, loftq, qpissa (adapters) or full")},
+      {"method", "qlora", finetune_methods() + " (full: every weight trains)"},
       {"quant", "nf4", "quantizer of the frozen base, or per-tensor rules GLOB=Q; ..."},
       {"rank", "8", "adapter rank, energy:F, or per-tensor rules"},
       {"steps", "1", "alternating steps T of loftq/qpissa (loftq with 0 is qlora)"},

@@ -10,6 +10,8 @@
 #include <charconv>
 #include <limits>
 #include <chrono>
+#include <filesystem>
+#include <memory>
 #include <mutex>
 
 #include "alloc/budget.hpp"
@@ -22,6 +24,9 @@
 #include "io/source.hpp"
 #include "lowrank/nuclear.hpp"
 #include "lowrank/svd.hpp"
+#include "model/calibrate.hpp"
+#include "model/token_data.hpp"
+#include "common/rng.hpp"
 #include "quant/quantizer.hpp"
 #include "sweep/point.hpp"
 
@@ -44,6 +49,15 @@ int64_t parse_int(const Raw& raw, const std::string& key, int64_t min, int64_t m
   const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size() || v < min || v > max)
     fail("{}: '{}' is not an integer in {}..{}", key, s, min, max);
+  return v;
+}
+
+double parse_positive_or_zero(const Raw& raw, const std::string& key) {
+  const auto& s = raw.at(key);
+  double v = 0;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || !(v >= 0) || !std::isfinite(v))
+    fail("{}: '{}' is not a number >= 0", key, s);
   return v;
 }
 
@@ -89,6 +103,78 @@ void check_source(const std::string& source, const std::string& layers) {
   if (!it->second.empty()) fail("source '{}', layers '{}': {}", source, layers, it->second);
 }
 
+// ---- calibration statistics of the data-aware methods ----
+
+bool data_aware(const init::Method& m, init::Weight w) {
+  return m.needs != init::Needs::nothing || (m.uses_steps && w != init::Weight::none);
+}
+
+// The parameters a data-aware point adds: its weighting and the calibration key.
+// A point that is not data-aware gets the key too when calib_corpus is set: its output error
+// on the calibration inputs is then measured, for comparison.
+void add_calibration(const Raw& raw, const init::Method& m, init::Weight weight, bool aware,
+                     Params& p) {
+  if (aware) {
+    if (m.uses_steps) p["weight"] = std::string(init::name(weight));
+    const bool act = m.needs == init::Needs::calibration || weight == init::Weight::act;
+    if (act) p["scale"] = std::string(init::name(init::parse_scale(raw.at("scale"))));
+    p["damping"] = parse_positive_or_zero(raw, "damping");
+  }
+  if (raw.at("calib_corpus") == "none")
+    fail("method '{}'{} needs calibration statistics: set calib_corpus (fortunes, jargon, kjv, "
+         "file:PATH) and, unless source is a model, calib_model",
+         m.name, m.uses_steps ? fmt::format(" with weight = {}", init::name(weight)) : "");
+  const auto& model = raw.at("calib_model") == "source" ? raw.at("source") : raw.at("calib_model");
+  if (model.rfind("llama2c:", 0) != 0 && model.rfind("hf:", 0) != 0 &&
+      model.rfind("pretrained:", 0) != 0)
+    fail("calib_model: '{}' is not a model (valid: llama2c:FILE, hf:DIR, pretrained:NAME); the "
+         "calibration statistics need a forward pass",
+         model);
+  p["calib_model"] = model;
+  p["calib_corpus"] = raw.at("calib_corpus");
+  p["calib_tokenizer"] = model::resolve_tokenizer(model, raw.at("calib_tokenizer"));
+  p["calib_tokens"] = parse_int(raw, "calib_tokens", 1, INT64_MAX);
+  p["calib_seq_len"] = parse_int(raw, "calib_seq_len", 1, 1 << 20);
+  if (weight == init::Weight::fisher) p["calib_fisher"] = int64_t{1};
+}
+
+model::CalibKey calib_key(const Params& p) {
+  auto text = [&](const char* k) { return std::get<std::string>(p.at(k)); };
+  model::CalibKey key;
+  key.model = text("calib_model");
+  key.corpus = text("calib_corpus");
+  key.tokenizer = text("calib_tokenizer");
+  key.tokens = std::get<int64_t>(p.at("calib_tokens"));
+  key.seq_len = static_cast<int>(std::get<int64_t>(p.at("calib_seq_len")));
+  key.fisher = p.count("calib_fisher") > 0;
+  return key;
+}
+
+// One computation per key per process, and one per key per cache folder: the file is named by
+// a hash of the key, and load_or_calibrate refuses a file whose key differs.
+std::shared_ptr<const model::CalibStats> calibration(const Params& p, const Context& ctx) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<const model::CalibStats>> cache;
+  const auto key = calib_key(p);
+  const std::string text = fmt::format("{}\n{}\n{}\n{}\n{}\n{}", key.model, key.corpus,
+                                       key.tokenizer, key.tokens, key.seq_len, key.fisher);
+  std::lock_guard lock(mu);
+  if (auto it = cache.find(text); it != cache.end()) return it->second;
+  std::shared_ptr<const model::CalibStats> stats;
+  if (ctx.cache_dir.empty()) {
+    stats = std::make_shared<model::CalibStats>(model::calibrate(key));
+  } else {
+    std::filesystem::create_directories(ctx.cache_dir);
+    const auto path = std::filesystem::path(ctx.cache_dir) /
+                      fmt::format("calib-{:016x}.h5", derive_seed(0, text));
+    bool computed = false;
+    stats = std::make_shared<model::CalibStats>(model::load_or_calibrate(key, path, {}, &computed));
+    fmt::print(stderr, "calibration: {} {}\n", computed ? "computed" : "reused", path.string());
+  }
+  cache.emplace(text, stats);
+  return stats;
+}
+
 Params normalise(const Raw& raw) {
   Params p;
   p["source"] = raw.at("source");
@@ -108,8 +194,7 @@ Params normalise(const Raw& raw) {
     fail("method: '{}' does not quantise, so its residual is 0 by construction (valid here: {})",
          method->name, residual_methods());
   const auto steps = parse_int(raw, "steps", 0, kMaxInitSteps);
-  // LoftQ with no alternating step is QLoRA exactly (lib/init: "steps = 0 is qlora").
-  if (method->name == "loftq" && steps == 0) method = &init::find_method("qlora");
+  method = &init::canonical(*method, steps);  // loftq with 0 steps is qlora
   p["method"] = std::string(method->name);
   // Validated for every method, so a typo fails whichever method meets it first.
   init::PerTensor<init::RankSpec> rank;
@@ -137,15 +222,24 @@ Params normalise(const Raw& raw) {
   }
   // Written only when not the default, so points stored before the key existed keep their ids.
   if (nuclear != init::Nuclear::ends) p["nuclear"] = std::string(init::format(nuclear));
-  if (!method->uses_steps) return p;  // qlora: B = 0, the residual is ||W - q(W)||
+  init::Weight weight = init::Weight::none;
+  try {
+    weight = init::parse_weight(raw.at("weight"));
+  } catch (const Error& e) {
+    fail("weight: {}", e.what());
+  }
+  const bool aware = data_aware(*method, weight);
+  if (aware || raw.at("calib_corpus") != "none") add_calibration(raw, *method, weight, aware, p);
+  // qlora: B = 0, the residual is ||W - q(W)||
+  if (!method->uses_steps && !aware) return p;
 
   p["rank"] = init::format(rank);
   if (const auto* r = rank.single(); r && r->fixed > 0)
     p["rank"] = int64_t{r->fixed};  // a plain rank stays a number
-  p["steps"] = steps;
+  if (method->uses_steps) p["steps"] = steps;
   p["svd"] = lowrank::format(svd);
   if (svd.name != "exact") p["seed"] = seed;  // the only random draw that reaches the residual
-  if (steps >= 2) p["stop"] = stop;
+  if (method->uses_steps && steps >= 2) p["stop"] = stop;
   return p;
 }
 
@@ -157,6 +251,7 @@ struct Plan {
   init::PerTensor<quant::Spec> quant;
   init::PerTensor<init::RankSpec> rank;
   init::Options options;
+  std::shared_ptr<const model::CalibStats> stats;  // data-aware points
 };
 
 Plan make_plan(const Params& p) {
@@ -164,12 +259,12 @@ Plan make_plan(const Params& p) {
   Plan plan;
   plan.method = &init::find_method(text("method"));
   if (!alloc::is_budget(text("quant"))) plan.quant = init::parse_quant_rules(text("quant"));
-  if (plan.method->uses_steps) {
+  if (p.count("rank")) {
     const auto& r = p.at("rank");
     plan.rank = init::parse_rank_rules(std::holds_alternative<int64_t>(r)
                                            ? std::to_string(std::get<int64_t>(r))
                                            : std::get<std::string>(r));
-    plan.options.steps = static_cast<int>(std::get<int64_t>(p.at("steps")));
+    if (p.count("steps")) plan.options.steps = static_cast<int>(std::get<int64_t>(p.at("steps")));
     plan.options.svd = lowrank::parse_svd(text("svd"));
     if (p.count("seed")) plan.options.seed = static_cast<uint64_t>(std::get<int64_t>(p.at("seed")));
     plan.options.stop_on_rise = p.count("stop") && text("stop") == "rise";
@@ -178,6 +273,9 @@ Plan make_plan(const Params& p) {
   }
   plan.options.nuclear = p.count("nuclear") ? init::parse_nuclear(text("nuclear"))
                                              : init::Nuclear::ends;
+  if (p.count("weight")) plan.options.weight = init::parse_weight(text("weight"));
+  if (p.count("scale")) plan.options.scale = init::parse_scale(text("scale"));
+  if (p.count("damping")) plan.options.damping = std::get<double>(p.at("damping"));
   return plan;
 }
 
@@ -210,6 +308,7 @@ std::vector<TensorResult> run_tensor(const Plan& plan, const std::string& source
   const auto& q = plan.quant.at(name);
   const int rank = init::resolve_rank(plan.rank.at(name), w, q);
   init::Options options = plan.options;
+  if (plan.stats) options.stats = plan.stats->layer(name);
   const bool wants_nuclear = options.nuclear != init::Nuclear::none;
   // The QLoRA reference in nuclear norm: also the t = 0 value of qlora's and loftq's traces.
   const double ref = wants_nuclear ? qlora_nuclear(source, name, q, w) : kNaN;
@@ -252,23 +351,24 @@ std::optional<BudgetResult> apply_budget(Plan& plan, const Params& p, const io::
 
 Record make_record(const Params& p, const std::vector<io::TensorInfo>& tensors,
                    const std::vector<const TensorResult*>& results, double seconds,
-                   const std::optional<BudgetResult>& budget) {
+                   const std::optional<BudgetResult>& budget, bool has_stats) {
   Record rec;
   rec.params = p;
-  double rel = 0, red_fro = 0, red_nuc = 0, bits = 0, elements = 0;
+  double rel = 0, red_fro = 0, red_nuc = 0, bits = 0, elements = 0, act = 0, red_act = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const auto& r = *results[i];
     const auto& t = r.trace;
     rel += t.residual_rel.back();
     red_fro += 1 - t.residual_vs_qlora.back();
     red_nuc += 1 - t.residual_nuclear.back() / r.qlora_nuclear;
+    act += t.residual_act.back();
+    red_act += 1 - t.residual_act_vs_qlora.back();
     bits += r.bits * r.elements;
     elements += r.elements;
-    rec.layers[tensors[i].name] = {{"residual_fro", t.residual_fro},
-                                   {"residual_rel", t.residual_rel},
-                                   {"residual_vs_qlora", t.residual_vs_qlora},
-                                   {"residual_nuclear", t.residual_nuclear},
-                                   {"seconds", t.seconds}};
+    auto& layer = rec.layers[tensors[i].name];
+    for (const auto& f : init::trace_fields())
+      if (has_stats || f.name.find("_act") == std::string_view::npos)
+        layer[std::string(f.name)] = t.*f.values;
   }
   if (budget) record_allocation(rec, *budget);
   const double count = static_cast<double>(tensors.size());
@@ -276,6 +376,10 @@ Record make_record(const Params& p, const std::vector<io::TensorInfo>& tensors,
   rec.metrics["err_reduction_fro"] = red_fro / count;
   rec.metrics["err_reduction_nuclear"] = red_nuc / count;
   rec.metrics["bits_per_weight"] = bits / elements;
+  if (has_stats) {
+    rec.metrics["mean_residual_act"] = act / count;
+    rec.metrics["err_reduction_act"] = red_act / count;
+  }
   rec.metrics["tensors"] = count;
   rec.seconds = seconds;
   rec.metrics["seconds"] = seconds;
@@ -295,6 +399,7 @@ std::vector<Record> run_chain(const std::vector<Params>& points, const Context& 
   const auto source = io::open_source(source_spec);
   const auto tensors = io::select_tensors(*source, std::get<std::string>(p.at("layers")));
   auto plan = make_plan(p);
+  if (p.count("calib_model")) plan.stats = calibration(p, ctx);
   const auto budget = apply_budget(plan, p, *source, tensors, ctx);
   std::vector<int> steps;
   for (const auto& q : points) steps.push_back(point_steps(q));
@@ -341,7 +446,7 @@ std::vector<Record> run_chain(const std::vector<Params>& points, const Context& 
         std::lower_bound(sorted.begin(), sorted.end(), steps[j]) - sorted.begin());
     std::vector<const TensorResult*> mine;
     for (const auto& r : results) mine.push_back(&r[at]);
-    out.push_back(make_record(points[j], tensors, mine, seconds, budget));
+    out.push_back(make_record(points[j], tensors, mine, seconds, budget, plan.stats != nullptr));
   }
   return out;
 }
@@ -385,6 +490,14 @@ Experiment residual_experiment() {
       {"nuclear", "ends",
        "where the nuclear norm is computed: none, ends (t = 0 and the result: what "
        "err_reduction_nuclear needs), every (each step)"},
+      {"weight", "none", "loftq/qpissa low-rank step weighting: none, act (H), fisher"},
+      {"scale", "exact", "act weighting (qera, weight = act): exact (chol H) or diag"},
+      {"damping", "0.01", "lambda added to H's diagonal relative to its mean (weighted methods)"},
+      {"calib_corpus", "none", "calibration corpus of data-aware methods: fortunes, jargon, kjv, file:"},
+      {"calib_model", "source", "model whose forward gives the statistics (source: the source)"},
+      {"calib_tokenizer", "auto", "its tokenizer: llama2c:FILE or byte (auto: byte for pretrained:)"},
+      {"calib_tokens", "16384", "calibration tokens"},
+      {"calib_seq_len", "128", "calibration sequence length"},
   };
   e.normalise = normalise;
   e.run = run;

@@ -18,5 +18,6 @@ int cmd_generate(int argc, char** argv);
 int cmd_tensors(int argc, char** argv);
 int cmd_allocate(int argc, char** argv);
 int cmd_init_model(int argc, char** argv);
+int cmd_calibrate(int argc, char** argv);
 
 }  // namespace loft::cli

@@ -17,6 +17,7 @@
 #include "init/init.hpp"
 #include "init/rank.hpp"
 #include "io/npy.hpp"
+#include "model/calibrate.hpp"
 #include "lowrank/svd.hpp"
 
 namespace po = boost::program_options;
@@ -43,6 +44,8 @@ std::string method_list() {
 int cmd_init_matrix(int argc, char** argv) {
   std::string npy, method, quant_text, rank_text, svd_text, save, stop, seed_text, alpha_text,
       nuclear_text;
+  std::string calib, calib_layer, weight_text, scale_text;
+  double damping = 0.01;
   int steps = 1, threads = 0;
   po::options_description desc(
       "usage: loftlab init-matrix --npy W.npy [options]\n\n"
@@ -54,7 +57,7 @@ int cmd_init_matrix(int argc, char** argv) {
       method_list() + "\noptions");
   desc.add_options()("help,h", "print this help")("npy", po::value(&npy)->required(),
                                                   "the matrix W (.npy)")(
-      "method", po::value(&method)->default_value("loftq"), "lora | qlora | loftq | qpissa")(
+      "method", po::value(&method)->default_value("loftq"), "lora | qlora | loftq | qpissa | qera")(
       "quant", po::value(&quant_text)->default_value("nf4"),
       "quantizer spec (see loftlab quantizers), e.g. nf2, nf4:b128:dq")(
       "rank", po::value(&rank_text)->default_value("16"),
@@ -72,7 +75,16 @@ int cmd_init_matrix(int argc, char** argv) {
       "where the trace computes the nuclear norm when it costs an eigensolve: none | ends "
       "(t = 0 and the result) | every (each step; bare --nuclear)")(
       "threads", po::value(&threads)->default_value(0), "OpenMP/BLAS threads (0 = default)")(
-      "save", po::value(&save), "write Q.npy, A.npy, B.npy into this folder (created)");
+      "save", po::value(&save), "write Q.npy, A.npy, B.npy into this folder (created)")(
+      "calib", po::value(&calib),
+      "calibration file (loftlab calibrate): adds residual_act, needed by qera and --weight")(
+      "calib-layer", po::value(&calib_layer),
+      "the weight name whose statistics to use (e.g. model.layers.0.self_attn.q_proj.weight)")(
+      "weight", po::value(&weight_text)->default_value("none"),
+      "loftq/qpissa low-rank step weighting: none | act | fisher")(
+      "scale", po::value(&scale_text)->default_value("exact"), "act weighting: exact | diag")(
+      "damping", po::value(&damping)->default_value(0.01),
+      "lambda added to H's diagonal, relative to its mean (raised when H is singular)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -111,7 +123,20 @@ int cmd_init_matrix(int argc, char** argv) {
   opt.lora_alpha = alpha;
   opt.stop_on_rise = stop == "rise";
   opt.nuclear = init::parse_nuclear(nuclear_text);
+  opt.weight = init::parse_weight(weight_text);
+  opt.scale = init::parse_scale(scale_text);
+  opt.damping = damping;
   const Matrix w = io::read_npy(npy);
+  model::CalibStats stats;
+  if (!calib.empty()) {
+    if (calib_layer.empty()) fail("--calib needs --calib-layer NAME (which weight's statistics)");
+    stats = model::read_calibration(calib);
+    opt.stats = stats.layer(calib_layer);
+    if (!opt.stats.h)
+      fail("--calib {}: no statistics for '{}' (loftlab tensors lists the weight names)", calib,
+           calib_layer);
+    init::check_input_stats(*opt.stats.h, w.cols(), fmt::format("--calib {}", calib));
+  }
   const int rank =
       init::resolve_rank(init::parse_rank(rank_text), w, m.quantizes ? q : quant::Spec{});
   const init::Result r = init::initialize(method, w, q, rank, opt);
@@ -135,15 +160,12 @@ int cmd_init_matrix(int argc, char** argv) {
       {"lora_alpha", r.lora_alpha},
       {"scale", r.scale},
       {"bits_per_weight", r.bits_per_weight},
-      {"residual_fro", numbers(r.trace.residual_fro)},
-      {"residual_rel", numbers(r.trace.residual_rel)},
-      {"residual_vs_qlora", numbers(r.trace.residual_vs_qlora)},
-      {"residual_nuclear", numbers(r.trace.residual_nuclear)},
-      {"seconds", numbers(r.trace.seconds)},
+      {"damping", std::isfinite(r.damping) ? nlohmann::json(r.damping) : nlohmann::json()},
       {"wall_seconds",
        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
       {"threads", omp_get_max_threads()},
   };
+  for (const auto& f : init::trace_fields()) out[std::string(f.name)] = numbers(r.trace.*f.values);
   if (!save.empty()) out["saved"] = save;
   fmt::print("{}\n", out.dump());
   return 0;

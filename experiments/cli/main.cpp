@@ -34,6 +34,8 @@ constexpr Command kCommands[] = {
     {"allocate", "the best quantizer per tensor under a storage budget, as per-tensor rules",
      loft::cli::cmd_allocate},
     {"generate", "greedy text generation from a model checkpoint", loft::cli::cmd_generate},
+    {"calibrate", "calibration statistics (input second moments, Fisher) of a model on a corpus",
+     loft::cli::cmd_calibrate},
 };
 
 void usage(std::FILE* out) {

@@ -254,6 +254,7 @@ int run_sweep(const Options& o, const Ranks& ranks) {
     exp::Context ctx;
     ctx.threads = pc.threads;
     ctx.progress = pc.progress;
+    ctx.cache_dir = (dir / "calibration").string();
     return experiment->run(p.params, ctx);
   };
   if (experiment->chain_key && experiment->run_chain) {

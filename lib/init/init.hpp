@@ -17,6 +17,11 @@
 //   qpissa  SVD first (PiSSA / LQ-LoRA): B_0 A_0 from SVD_r(W), then the same alternation:
 //           Q_t = q(W - s B_{t-1} A_{t-1}), B_t A_t = SVD_r(W - Q_t). steps = 0 is QPiSSA
 //           (Q = q(W - B_0 A_0) with the PiSSA adapter).
+//   qera    QERA (arXiv 2410.06040): Q = q(W), B A = the rank-r minimiser of ||(W - Q - sBA) S||_F
+//           with S S^T = H, the layer's input second moment (weighting.hpp), in closed form.
+//           It is loftq with T = 1 and weight = act.
+// loftq and qpissa take Options::weight (none | act | fisher): every low-rank step, their first
+// SVD included, is then the weighted step of weighting.hpp.
 //
 // Trace, index t = 0..T (t = 0: after the first quantisation alone, i.e. (Q_1, B_0 A_0); t >= 1:
 // (Q_t, B_t A_t)), named as the datasets of results/README.md:
@@ -29,6 +34,9 @@
 //                      (lowrank/nuclear.hpp), so Options::nuclear says where: none, ends (t = 0
 //                      and the returned state: what an error reduction needs) or every step.
 //                      NaN where not computed.
+//   residual_act       ||(W - Q_t - s B_t A_t) S||_F with S S^T = H (undamped): the output error on
+//                      the calibration inputs; NaN without Options::stats.h
+//   residual_act_vs_qlora  residual_act / ||(W - q(W)) S||_F
 //   seconds            cumulative wall seconds since the method started
 // With stop_on_rise the alternation stops once residual_fro rises and returns the best state;
 // the trace then ends at that state, so its last entry always describes the returned Q, A, B.
@@ -41,6 +49,7 @@
 #include <vector>
 
 #include "common/matrix.hpp"
+#include "init/weighting.hpp"
 #include "lowrank/svd.hpp"
 #include "quant/quantizer.hpp"
 
@@ -63,10 +72,15 @@ struct Options {
   // computing it. Must be lowrank::nuclear_norm(W - fake_quantize(q, W)), the value computed
   // otherwise, so that traces do not depend on whether it was known. NaN: not known.
   double qlora_nuclear = std::numeric_limits<double>::quiet_NaN();
+  Weight weight = Weight::none;  // loftq, qpissa: the low-rank step's weighting
+  Scale scale = Scale::exact;    // act weighting: S = chol(H) or diag(sqrt(H_ii))
+  double damping = 0.01;         // lambda relative to the mean diagonal (weighting.hpp)
+  LayerStats stats;              // calibration statistics of this layer (not owned)
 };
 
 struct Trace {
   std::vector<double> residual_fro, residual_rel, residual_vs_qlora, residual_nuclear, seconds;
+  std::vector<double> residual_act, residual_act_vs_qlora;
   size_t size() const { return residual_fro.size(); }
 };
 
@@ -80,7 +94,11 @@ struct Result {
   Trace trace;
   int steps_run = 0;            // alternating steps computed (a rejected rising step included)
   double bits_per_weight = 32;  // storage cost of Q (scales included); 32 for lora's float32 W
+  double damping = std::numeric_limits<double>::quiet_NaN();  // weighted: the lambda used
 };
+
+// What a method needs beyond W and the quantizer.
+enum class Needs { nothing, calibration, fisher };
 
 struct Method {
   std::string_view name;
@@ -92,7 +110,21 @@ struct Method {
   // The step methods' shared alternation (initialize_chain); null for the others.
   void (*chain)(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& options,
                 std::span<const int> steps, const std::function<void(int, Result&&)>& emit);
+  Needs needs = Needs::nothing;  // Options::stats it requires whatever Options::weight says
+  std::string_view zero_steps_is = {};  // the method it equals with steps = 0 (loftq: qlora)
 };
+
+// The method a point really runs: m, or the one it equals with these steps, so that equal
+// points collapse in a sweep.
+const Method& canonical(const Method& m, int64_t steps);
+
+// The trace's fields, named as the datasets of results/README.md: every consumer (the residual
+// experiment's per-layer datasets, init-matrix's JSON) loops over this list.
+struct TraceField {
+  std::string_view name;
+  std::vector<double> Trace::*values;
+};
+const std::vector<TraceField>& trace_fields();
 
 const std::vector<Method>& methods();
 

@@ -46,6 +46,7 @@ struct Run {
   Stopwatch clock;
   double w_norm = 0;
   double qlora_norm = kNaN;
+  double qlora_act = kNaN;  // ||(W - q(W)) S||_F when calibration statistics are given
 
   Run(ConstMatrixRef w_, const quant::Spec& q_, int rank_, const Options& opt_)
       : w(w_), q(q_), rank(rank_), opt(opt_) {
@@ -55,8 +56,15 @@ struct Run {
     w_norm = frobenius(w);
   }
 
-  void record(double fro, double nuclear) {
+  // The output error on the calibration inputs, NaN without them.
+  double act_norm(ConstMatrixRef e) const {
+    return opt.stats.h ? weighted_norm(e, *opt.stats.h) : kNaN;
+  }
+
+  void record(double fro, double nuclear, double act = kNaN) {
     Trace& t = res.trace;
+    t.residual_act.push_back(act);
+    t.residual_act_vs_qlora.push_back(qlora_act > 0 ? act / qlora_act : kNaN);
     t.residual_fro.push_back(fro);
     t.residual_rel.push_back(w_norm > 0 ? fro / w_norm : kNaN);
     t.residual_vs_qlora.push_back(qlora_norm > 0 ? fro / qlora_norm : kNaN);
@@ -65,10 +73,7 @@ struct Run {
   }
 
   void pop() {
-    Trace& t = res.trace;
-    for (auto* v :
-         {&t.residual_fro, &t.residual_rel, &t.residual_vs_qlora, &t.residual_nuclear, &t.seconds})
-      v->pop_back();
+    for (const auto& f : trace_fields()) (res.trace.*f.values).pop_back();
   }
 
   // B = U sqrt(S/s), A = sqrt(S/s) V^T, so that s B A = U S V^T.
@@ -100,7 +105,9 @@ Result run_qlora(ConstMatrixRef w, const quant::Spec& q, int rank, const Options
   if (opt.nuclear != Nuclear::none)
     nuclear = std::isnan(opt.qlora_nuclear) ? lowrank::nuclear_norm(w - run.res.Q)
                                             : opt.qlora_nuclear;
-  run.record(run.qlora_norm, nuclear);
+  if (opt.stats.h) check_input_stats(*opt.stats.h, w.cols(), "qlora");
+  run.qlora_act = run.act_norm(w - run.res.Q);
+  run.record(run.qlora_norm, nuclear, run.qlora_act);
   return std::move(run.res);
 }
 
@@ -140,10 +147,23 @@ void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& 
     emit(t, as_run_alone(next == targets.size() ? std::move(res) : Result(res), free_nuclear,
                          opt.nuclear));
   };
+  if (opt.stats.h) check_input_stats(*opt.stats.h, w.cols(), "calibration statistics");
+  const Weighting weighting(opt.weight, opt.scale, opt.damping, opt.stats, w.rows(), w.cols());
+  res.damping = weighting.damping();
+  // Sets B, A to the rank-r minimiser of ||D (R - BA) S||_F (the plain SVD when unweighted);
+  // the returned singular values are those of the weighted problem.
+  auto low_rank = [&](ConstMatrixRef r, int t, const Eigen::MatrixXf* start) {
+    auto svd = weighting.active()
+                   ? lowrank::truncated_svd(opt.svd, weighting.apply(r), rank, svd_seed(t), start)
+                   : lowrank::truncated_svd(opt.svd, r, rank, svd_seed(t), start);
+    run.set_factors(svd);
+    if (weighting.active()) weighting.unapply(res.B, res.A);
+    return svd;
+  };
 
   Matrix m;  // W - s B A, what the next step quantises
   if (svd_first) {
-    run.set_factors(lowrank::truncated_svd(opt.svd, w, rank, svd_seed(0)));
+    low_rank(w, 0);
     lowrank::subtract_product(w, s, res.B, res.A, m);
   } else {
     res.B = Matrix::Zero(w.rows(), rank);
@@ -151,17 +171,20 @@ void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& 
     m = w;
   }
   res.Q = quant::fake_quantize(q, m);
-  run.qlora_norm =
-      svd_first ? frobenius_distance(w, quant::fake_quantize(q, w)) : frobenius_distance(w, res.Q);
+  const Matrix q_w = svd_first ? quant::fake_quantize(q, w) : res.Q;
+  run.qlora_norm = frobenius_distance(w, q_w);
+  run.qlora_act = run.act_norm(w - q_w);
   const double fro0 = frobenius_distance(m, res.Q);
-  // loftq's first SVD is of W - Q_1, the t = 0 error itself: its nuclear norm comes free then.
-  const bool free_first =
-      !svd_first && last >= 1 && lowrank::find_svd_method(opt.svd.name).all_values;
+  // loftq's first SVD is of W - Q_1, the t = 0 error itself: its nuclear norm comes free then
+  // (not when weighted: the spectrum is then the weighted error's).
+  const bool free_first = !svd_first && last >= 1 && !weighting.active() &&
+                          lowrank::find_svd_method(opt.svd.name).all_values;
   double nuclear0 = kNaN;
   if (!free_first && opt.nuclear != Nuclear::none)
     nuclear0 = !svd_first && !std::isnan(opt.qlora_nuclear) ? opt.qlora_nuclear
                                                             : lowrank::nuclear_norm(m - res.Q);
-  run.record(fro0, nuclear0);
+  // loftq's t = 0 error is QLoRA's own.
+  run.record(fro0, nuclear0, svd_first ? run.act_norm(m - res.Q) : run.qlora_act);
   if (is_target(0)) emit_next();
 
   Matrix prev_q, prev_a, prev_b;
@@ -174,21 +197,20 @@ void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& 
     }
     if (t > 1) res.Q = quant::fake_quantize(q, m);
     const Matrix r = w - res.Q;
-    lowrank::TruncatedSvd svd = lowrank::truncated_svd(opt.svd, r, rank, svd_seed(t),
-                                                       basis.size() ? &basis : nullptr);
+    lowrank::TruncatedSvd svd = low_rank(r, t, basis.size() ? &basis : nullptr);
     basis = std::move(svd.basis);
-    run.set_factors(svd);
     lowrank::subtract_product(w, s, res.B, res.A, m);
     const double fro = frobenius_distance(m, res.Q);
     double nuclear = kNaN;
-    free_nuclear.push_back(svd.all_values.size() > 0);
-    if (svd.all_values.size() > 0) {
+    const bool free_here = svd.all_values.size() > 0 && !weighting.active();
+    free_nuclear.push_back(free_here);
+    if (free_here) {
       nuclear = nuclear_norm(svd.all_values.tail(svd.all_values.size() - rank));
       if (t == 1 && free_first) res.trace.residual_nuclear[0] = nuclear_norm(svd.all_values);
     } else if (opt.nuclear == Nuclear::every || (opt.nuclear == Nuclear::ends && is_target(t))) {
       nuclear = lowrank::nuclear_norm(m - res.Q);
     }
-    run.record(fro, nuclear);
+    run.record(fro, nuclear, run.act_norm(m - res.Q));
     res.steps_run = t;
     if (opt.stop_on_rise && fro > res.trace.residual_fro[t - 1]) {
       run.pop();
@@ -237,6 +259,14 @@ void chain_qpissa(ConstMatrixRef w, const quant::Spec& q, int rank, const Option
   alternate(w, q, rank, opt, true, steps, emit);
 }
 
+Result run_qera(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt) {
+  Options o = opt;
+  o.steps = 1;
+  o.weight = Weight::act;
+  o.stop_on_rise = false;
+  return alternate(w, q, rank, o, false);
+}
+
 std::string method_names() {
   std::string out;
   for (const auto& m : methods()) out += fmt::format("{}{}", out.empty() ? "" : ", ", m.name);
@@ -253,11 +283,30 @@ const std::vector<Method>& methods() {
        nullptr},
       {"loftq",
        "LoftQ Alg. 1: T alternating steps Q = q(W - sBA), BA = SVD_r(W - Q), quantise first", true,
-       true, true, run_loftq, chain_loftq},
+       true, true, run_loftq, chain_loftq, Needs::nothing, "qlora"},
       {"qpissa", "SVD first (PiSSA), then T alternating steps as loftq", true, true, true,
        run_qpissa, chain_qpissa},
+      {"qera", "QERA: Q = q(W), BA = closed-form rank-r minimiser of ||(W - Q - sBA) H^1/2||_F",
+       true, false, true, run_qera, nullptr, Needs::calibration},
   };
   return table;
+}
+
+const Method& canonical(const Method& m, int64_t steps) {
+  return steps == 0 && !m.zero_steps_is.empty() ? find_method(m.zero_steps_is) : m;
+}
+
+const std::vector<TraceField>& trace_fields() {
+  static const std::vector<TraceField> fields = {
+      {"residual_fro", &Trace::residual_fro},
+      {"residual_rel", &Trace::residual_rel},
+      {"residual_vs_qlora", &Trace::residual_vs_qlora},
+      {"residual_nuclear", &Trace::residual_nuclear},
+      {"seconds", &Trace::seconds},
+      {"residual_act", &Trace::residual_act},
+      {"residual_act_vs_qlora", &Trace::residual_act_vs_qlora},
+  };
+  return fields;
 }
 
 const Method& find_method(std::string_view name) {

@@ -12,6 +12,7 @@
 #include "init/init.hpp"
 #include "lowrank/products.hpp"
 #include "support.hpp"
+#include "init/stats_support.hpp"
 
 using namespace loft;
 using namespace loft::init;
@@ -57,7 +58,9 @@ TEST_CASE("every method: shapes, trace length, and W ~= Q + s B A as the trace s
         INFO(method.name << " " << m << "x" << n << " alpha " << alpha);
         const Matrix w = weight_like(m, n, 1);
         const int rank = 8, steps = 3;
-        const Result r = initialize(method.name, w, nf2, rank, opts(steps, "exact", alpha));
+        Options o = opts(steps, "exact", alpha);
+        const auto h = test::stats_for(method, w, o);
+        const Result r = initialize(method.name, w, nf2, rank, o);
         REQUIRE(r.Q.rows() == m);
         REQUIRE(r.Q.cols() == n);
         REQUIRE(r.A.rows() == rank);
@@ -66,7 +69,8 @@ TEST_CASE("every method: shapes, trace length, and W ~= Q + s B A as the trace s
         REQUIRE(r.B.cols() == rank);
         CHECK(r.lora_alpha == (alpha > 0 ? alpha : rank));
         CHECK(r.scale == Approx(r.lora_alpha / rank));
-        const size_t expect = method.uses_steps ? steps + 1 : 1;
+        if (method.uses_steps) CHECK(r.steps_run == steps);
+        const size_t expect = r.steps_run + 1;
         REQUIRE(r.trace.size() == expect);
         for (auto* v : {&r.trace.residual_rel, &r.trace.residual_vs_qlora,
                         &r.trace.residual_nuclear, &r.trace.seconds})
@@ -325,7 +329,8 @@ TEST_CASE("same seed, same result with 1 and 2 threads", "[init]") {
   const int saved = omp_get_max_threads();
   for (const auto& method : methods()) {
     INFO(method.name);
-    const Options o = opts(2, "randomized");
+    Options o = opts(2, "randomized");
+    const auto h = test::stats_for(method, w, o);
     omp_set_num_threads(1);
     const Result one = initialize(method.name, w, nf2, 16, o);
     omp_set_num_threads(2);

@@ -3,6 +3,7 @@
 // Frobenius residual is what Q + s B A really leaves.
 #include "init/init.hpp"
 #include "support.hpp"
+#include "init/stats_support.hpp"
 
 using namespace loft;
 using namespace loft::init;
@@ -24,6 +25,7 @@ TEST_CASE("every init method x every SVD method on rank-deficient matrices", "[i
           o.steps = 3;
           o.svd = lowrank::parse_svd(svd.name);
           o.nuclear = Nuclear::every;
+          const auto h = test::stats_for(method, w, o);
           const Result r = initialize(method.name, w, nf4, rank, o);
           REQUIRE(r.Q.rows() == w.rows());
           REQUIRE(r.Q.cols() == w.cols());

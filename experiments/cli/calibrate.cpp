@@ -1,0 +1,82 @@
+// loftlab calibrate MODEL --corpus C --tokens N --out FILE: the calibration statistics of the
+// data-aware init methods (model/calibrate.hpp), written as one HDF5 file.
+#include <fmt/format.h>
+
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <iostream>
+
+#include "common/error.hpp"
+#include "experiments/cli/commands.hpp"
+#include "model/calibrate.hpp"
+#include "model/token_data.hpp"
+
+namespace po = boost::program_options;
+
+namespace loft::cli {
+
+int cmd_calibrate(int argc, char** argv) {
+  model::CalibKey key;
+  model::CalibOptions opt;
+  std::string out, tokenizer;
+  po::options_description desc(
+      "usage: loftlab calibrate MODEL --corpus C --tokens N --out FILE [options]\n\n"
+      "Runs the model's forward over N tokens of the corpus's training split (seeded random\n"
+      "windows of --seq-len tokens) and writes, for every linear layer, the input second\n"
+      "moment H = sum x^T x (float64; q/k/v share one, gate/up another) and with --fisher the\n"
+      "diagonal empirical Fisher of each weight. MODEL: llama2c:FILE, hf:DIR, pretrained:NAME.\n"
+      "An existing FILE with the same key (model, corpus, tokenizer, tokens, seq-len, seed) is\n"
+      "kept; one with another key is an error naming the difference.\n\noptions");
+  desc.add_options()("help,h", "print this help")(
+      "corpus", po::value(&key.corpus)->required(), "fortunes, jargon, kjv or file:PATH")(
+      "tokens", po::value(&key.tokens)->default_value(16384), "calibration tokens")(
+      "out", po::value(&out)->required(), "the calibration file (.h5) to write")(
+      "tokenizer", po::value(&tokenizer)->default_value("auto"),
+      "llama2c:FILE or byte; auto = byte for pretrained:NAME, else required")(
+      "seq-len", po::value(&key.seq_len)->default_value(128), "tokens per sequence")(
+      "batch", po::value(&opt.batch)->default_value(8), "sequences per forward")(
+      "seed", po::value(&key.seed)->default_value(0), "seed of the window positions")(
+      "fisher", "also the diagonal empirical Fisher (one backward per batch)")(
+      "layers-per-pass", po::value(&opt.layers_per_pass)->default_value(0),
+      "hold the H of this many layers at a time, one forward pass each (0 = all in one)");
+  po::options_description hidden;
+  hidden.add_options()("model", po::value(&key.model));
+  po::positional_options_description pos;
+  pos.add("model", 1);
+  po::options_description all;
+  all.add(desc).add(hidden);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+    if (vm.count("help")) {
+      std::cout << desc << "\n";
+      return 0;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    fail("{} (see loftlab calibrate --help)", e.what());
+  }
+  if (key.model.empty()) fail("no MODEL given (see loftlab calibrate --help)");
+  if (key.tokens < 1) fail("--tokens {} is not valid (1 or more)", key.tokens);
+  if (key.seq_len < 1) fail("--seq-len {} is not valid (1 or more)", key.seq_len);
+  if (opt.batch < 1) fail("--batch {} is not valid (1 or more)", opt.batch);
+  if (opt.layers_per_pass < 0)
+    fail("--layers-per-pass {} is not valid (0 or more)", opt.layers_per_pass);
+  key.fisher = vm.count("fisher") > 0;
+  key.tokenizer = model::resolve_tokenizer(key.model, tokenizer);
+  const auto start = std::chrono::steady_clock::now();
+  opt.progress = [&](double f) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    fmt::print(stderr, "\rcalibrate: {:5.1f}%  ETA {:.0f} s   ", 100 * f, f > 0 ? s * (1 - f) / f : 0);
+  };
+  bool computed = false;
+  const auto s = model::load_or_calibrate(key, out, opt, &computed);
+  if (computed) fmt::print(stderr, "\n");
+  fmt::print("{} {}: {} layer inputs{}, {} tokens, {:.2f} s ({:.0f} tokens/s)\n",
+             computed ? "wrote" : "kept existing", out, s.h.size(),
+             key.fisher ? fmt::format(", {} Fisher", s.fisher.size()) : "", s.tokens_used,
+             s.seconds, s.seconds > 0 ? double(s.tokens_used) / s.seconds : 0.0);
+  return 0;
+}
+
+}  // namespace loft::cli
