@@ -2,6 +2,8 @@
 
 #include <cctype>
 #include <charconv>
+#include <cstdint>
+#include <unordered_set>
 
 namespace loft {
 
@@ -43,15 +45,26 @@ bool parse_range(std::string_view glob, long& lo, long& hi, size_t& end) {
   return true;
 }
 
-}  // namespace
+// States (glob offset, name offset) already known not to match. Without them '*' and '{a..b}'
+// backtrack exponentially ("*a*a*a...b" against "aaaa..."); with them each state is tried once.
+struct Memo {
+  const char* g0;
+  const char* s0;
+  std::unordered_set<uint64_t> failed;
+  uint64_t key(std::string_view g, std::string_view s) const {
+    return (static_cast<uint64_t>(g.data() - g0) << 32) | static_cast<uint64_t>(s.data() - s0);
+  }
+};
 
-bool glob_match(std::string_view g, std::string_view s) {
+bool match(std::string_view g, std::string_view s, Memo& memo);
+
+bool match_once(std::string_view g, std::string_view s, Memo& memo) {
   while (!g.empty()) {
     const char c = g.front();
     if (c == '*') {
       g.remove_prefix(1);
       for (size_t k = 0; k <= s.size(); ++k)
-        if (glob_match(g, s.substr(k))) return true;
+        if (match(g, s.substr(k), memo)) return true;
       return false;
     }
     if (s.empty()) return false;
@@ -77,7 +90,7 @@ bool glob_match(std::string_view g, std::string_view s) {
         long v = 0;
         std::from_chars(s.data(), s.data() + k, v);
         const bool canonical = k == 1 || s[0] != '0';
-        any = canonical && lo <= v && v <= hi && glob_match(g.substr(end), s.substr(k));
+        any = canonical && lo <= v && v <= hi && match(g.substr(end), s.substr(k), memo);
       }
       return any;
     } else {
@@ -87,6 +100,21 @@ bool glob_match(std::string_view g, std::string_view s) {
     }
   }
   return s.empty();
+}
+
+bool match(std::string_view g, std::string_view s, Memo& memo) {
+  const uint64_t key = memo.key(g, s);
+  if (memo.failed.count(key)) return false;
+  if (match_once(g, s, memo)) return true;
+  memo.failed.insert(key);
+  return false;
+}
+
+}  // namespace
+
+bool glob_match(std::string_view glob, std::string_view name) {
+  Memo memo{glob.data(), name.data(), {}};
+  return match(glob, name, memo);
 }
 
 bool has_wildcard(std::string_view glob) {

@@ -1,6 +1,7 @@
 #include "io/source.hpp"
 
 #include <array>
+#include <filesystem>
 
 #include "common/error.hpp"
 #include "io/hf.hpp"
@@ -55,7 +56,12 @@ std::unique_ptr<TensorSource> open_source(std::string_view spec) {
     for (const auto& k : kKinds) {
       if (prefix != k.prefix) continue;
       if (rest.empty()) fail("source '{}' needs {} after '{}:'", spec, k.argument, k.prefix);
-      return k.open(rest);
+      try {
+        return k.open(rest);
+      } catch (const std::filesystem::filesystem_error& e) {
+        // A path the system refuses (too long, a loop of links): an error naming the spec.
+        fail("source '{}': {}", spec, e.code().message());
+      }
     }
   }
   fail("unknown source '{}'; valid sources:{}", spec, kinds_help());
