@@ -163,7 +163,7 @@ void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& 
 
   Matrix m;  // W - s B A, what the next step quantises
   if (svd_first) {
-    low_rank(w, 0);
+    low_rank(w, 0, nullptr);
     lowrank::subtract_product(w, s, res.B, res.A, m);
   } else {
     res.B = Matrix::Zero(w.rows(), rank);
