@@ -124,12 +124,44 @@ void set_trainable(Llama<T>& m, TrainMode mode) {
       if (l->has_adapter()) l->A.trainable = l->B.trainable = true;
 }
 
+template <typename To, typename From>
+Llama<To> cast_llama(const Llama<From>& src) {
+  auto& m = const_cast<Llama<From>&>(src);
+  Llama<To> out = make_llama<To>(m.cfg);
+  auto cast_param = [](const Param<From>& a, Param<To>& b) {
+    b.name = a.name;
+    b.value = a.value.template cast<To>();
+    b.trainable = a.trainable;
+  };
+  cast_param(m.embed, out.embed);
+  cast_param(m.norm, out.norm);
+  if (m.lm_head.value.size() > 0) cast_param(m.lm_head, out.lm_head);
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    cast_param(m.layers[i].attn_norm, out.layers[i].attn_norm);
+    cast_param(m.layers[i].ffn_norm, out.layers[i].ffn_norm);
+    auto src_l = m.layers[i].linears();
+    auto dst_l = out.layers[i].linears();
+    for (size_t j = 0; j < src_l.size(); ++j) {
+      cast_param(src_l[j]->weight, dst_l[j]->weight);
+      if (src_l[j]->has_adapter()) {
+        cast_param(src_l[j]->A, dst_l[j]->A);
+        cast_param(src_l[j]->B, dst_l[j]->B);
+      }
+      dst_l[j]->scale = To(src_l[j]->scale);
+    }
+  }
+  return out;
+}
+
 template struct Llama<float>;
 template struct Llama<double>;
 template Llama<float> make_llama<float>(const LlamaConfig&);
 template Llama<double> make_llama<double>(const LlamaConfig&);
 template Llama<float> init_random<float>(const LlamaConfig&, uint64_t);
 template Llama<double> init_random<double>(const LlamaConfig&, uint64_t);
+template Llama<double> cast_llama<double, float>(const Llama<float>&);
+template Llama<float> cast_llama<float, double>(const Llama<double>&);
+template Llama<float> cast_llama<float, float>(const Llama<float>&);
 template void set_trainable<float>(Llama<float>&, TrainMode);
 template void set_trainable<double>(Llama<double>&, TrainMode);
 

@@ -85,6 +85,10 @@ Llama<T> init_random(const LlamaConfig& cfg, uint64_t seed);
 Llama<float> load_llama(const io::TensorSource& src);
 Llama<float> load_llama(const std::string& spec);
 
+// Copy with another scalar type (float -> double for gradient checks).
+template <typename To, typename From>
+Llama<To> cast_llama(const Llama<From>& m);
+
 // Mark which tensors train: adapters only (LoRA), or everything (full training).
 enum class TrainMode { adapters, full };
 template <typename T>
