@@ -187,11 +187,46 @@ def points(loftlab):
         seed("point_file", "results", (Path(tmp) / "results" / "p" / "results.h5").read_bytes())
 
 
+def new_parsers():
+    seed("budget_spec", "plain", "budget:3.0")
+    seed("budget_spec", "full", "budget:2.5:candidates=nf2+nf3+nf4:blocks=64+128:dq=both:adapter")
+    seed("budget_spec", "near-miss", "budget:abc:blocks=")
+    seed("task_tsv", "two-labels",
+         "".join(f"{'pos' if i % 2 else 'neg'}\tsentence number {i} of the task\n" for i in range(40)))
+    seed("task_tsv", "bad-line", "pos\tfine\nno tab here\n")
+    seed("task_tsv", "one-class", "a\tx\na\ty\n")
+    # The harness's model has one layer of width 8; r = 2 on q_proj.
+    cfg = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 2, "lora_alpha": 4,
+           "target_modules": ["model.layers.0.self_attn.q_proj"], "bias": "none",
+           "use_rslora": False}
+    m = "base_model.model.model.layers.0.self_attn.q_proj"
+    a, b = np.full((2, 8), 0.1, np.float32), np.full((8, 2), 0.2, np.float32)
+    good = safetensors({m + ".lora_A.weight": a, m + ".lora_B.weight": b})
+    seed("peft_adapter", "valid", json.dumps(cfg).encode() + SEP + good)
+    bad = safetensors({m + ".lora_A.weight": a[:, :7].copy(), m + ".lora_B.weight": b})
+    seed("peft_adapter", "wrong-shape", json.dumps(cfg).encode() + SEP + bad)
+    seed("peft_adapter", "dora", json.dumps(dict(cfg, use_dora=True)).encode() + SEP + good)
+
+
+def calibration(loftlab):
+    model = DATA / "stories260K.bin"
+    if not model.exists():
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "c.h5"
+        subprocess.run([loftlab, "calibrate", f"llama2c:{model}", "--tokenizer",
+                        f"llama2c:{DATA / 'tok512.bin'}", "--corpus", "fortunes", "--tokens", "256",
+                        "--seq-len", "32", "--out", str(out)], check=True, capture_output=True)
+        seed("calibration", "stories260K", out.read_bytes())
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--loftlab", help="a loftlab binary, for the point_file seeds")
     args = ap.parse_args()
     strings()
     files()
+    new_parsers()
     if args.loftlab:
         points(args.loftlab)
+        calibration(args.loftlab)
