@@ -184,6 +184,8 @@ def points(loftlab):
         subprocess.run([loftlab, "sweep", str(ini)], cwd=tmp, check=True, capture_output=True)
         for i, f in enumerate(sorted((Path(tmp) / "results" / "p" / "points").glob("*.h5"))):
             seed("point_file", f"point{i}", f.read_bytes())
+            # An HDF5 file of another layout: the calibration reader must refuse it cleanly.
+            seed("calibration", f"other-layout{i}", f.read_bytes())
         seed("point_file", "results", (Path(tmp) / "results" / "p" / "results.h5").read_bytes())
 
 
@@ -205,19 +207,8 @@ def new_parsers():
     seed("peft_adapter", "valid", json.dumps(cfg).encode() + SEP + good)
     bad = safetensors({m + ".lora_A.weight": a[:, :7].copy(), m + ".lora_B.weight": b})
     seed("peft_adapter", "wrong-shape", json.dumps(cfg).encode() + SEP + bad)
+    seed("calibration", "not-hdf5", b"not hdf5")
     seed("peft_adapter", "dora", json.dumps(dict(cfg, use_dora=True)).encode() + SEP + good)
-
-
-def calibration(loftlab):
-    model = DATA / "stories260K.bin"
-    if not model.exists():
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "c.h5"
-        subprocess.run([loftlab, "calibrate", f"llama2c:{model}", "--tokenizer",
-                        f"llama2c:{DATA / 'tok512.bin'}", "--corpus", "fortunes", "--tokens", "256",
-                        "--seq-len", "32", "--out", str(out)], check=True, capture_output=True)
-        seed("calibration", "stories260K", out.read_bytes())
 
 
 if __name__ == "__main__":
@@ -229,4 +220,3 @@ if __name__ == "__main__":
     new_parsers()
     if args.loftlab:
         points(args.loftlab)
-        calibration(args.loftlab)
