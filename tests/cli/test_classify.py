@@ -131,10 +131,16 @@ def test_point_holds_curves_and_label_counts(swept):
 
 
 def test_inspect_and_report_show_the_accuracy(swept):
-    p = run(swept, "inspect", swept / "cls" / "results.h5", "--where", "method=lora")
+    p = run(swept, "inspect", swept / "cls" / "results.h5", "--where", "method=lora", "--all")
     head, row = p.stdout.splitlines()[:2]
     assert "acc" in head.split() and "majority_acc" in head.split() and "task" in head.split()
     assert "file:task.tsv" in row
+    # The default view: the constant settings once above, the headline metrics as columns.
+    lines = run(swept, "inspect", swept / "cls" / "results.h5", "--where", "method=lora").stdout
+    lines = lines.splitlines()
+    assert lines[0].startswith("in every row:") and any("file:task.tsv" in l for l in lines)
+    table_head = next(l for l in lines[1:] if l.split() and l.split()[0] == "id").split()
+    assert "acc" in table_head and "majority_acc" in table_head and "macro_f1" in table_head
     out = swept / "report"
     import subprocess
     r = subprocess.run(["/usr/bin/python3", str(SOURCE / "analysis" / "report.py"),
