@@ -208,7 +208,11 @@ results::Params export_params(const Options& o, const Setup& s) {
 
 std::string params_text(const results::Params& p) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, v] : p) std::visit([&](const auto& x) { j[k] = x; }, v);
+  // No structured binding here: clang 14 cannot capture one in a lambda (C++20's P1091).
+  for (const auto& kv : p) {
+    const std::string& key = kv.first;
+    std::visit([&](const auto& x) { j[key] = x; }, kv.second);
+  }
   return j.dump(2) + "\n";
 }
 

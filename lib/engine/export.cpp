@@ -232,7 +232,11 @@ uint64_t assemble(const io::TensorSource& source, const ModelPlan& plan, const S
                     adapter_config(modules, info.base_model));
   write_results(plan, st, info);
   json params = json::object();
-  for (const auto& [k, v] : info.params) std::visit([&](const auto& x) { params[k] = x; }, v);
+  // No structured binding here: clang 14 cannot capture one in a lambda (C++20's P1091).
+  for (const auto& kv : info.params) {
+    const std::string& key = kv.first;
+    std::visit([&](const auto& x) { params[key] = x; }, kv.second);
+  }
   write_file_atomic(st.build() / "loftlab" / "params.json", params.dump(2) + "\n");
   return total;
 }
