@@ -47,6 +47,20 @@ std::map<std::string, std::vector<int>> key_lines(std::string_view text) {
   return lines;
 }
 
+// The line Boost refuses as syntax: the first one that is neither blank, a comment, a
+// [section] nor has an '='.
+std::string bad_line(std::string_view text) {
+  std::istringstream in{std::string(text)};
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    const auto t = trim(line.substr(0, line.find('#')));
+    if (t.empty() || (t.front() == '[' && t.back() == ']') || t.find('=') != std::string::npos)
+      continue;
+    return fmt::format("line {} is not 'key = value': '{}'", n, t);
+  }
+  return "invalid syntax";
+}
+
 bool valid_name(std::string_view s) {
   if (s.empty() || s.front() == '.') return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
@@ -136,6 +150,10 @@ Config parse_config(std::string_view text, const std::string& origin,
     std::istringstream in{std::string(text)};
     po::options_description none;
     parsed = po::parse_config_file(in, none, /*allow_unregistered=*/true);
+  } catch (const po::invalid_syntax&) {
+    // Not e.what(): Boost substitutes %placeholders% in its message until none is left, so a
+    // line holding one ("%invalid_line%") would loop forever.
+    fail("{}: {} (expected 'key = value' lines, '[grid]', '# comments')", origin, bad_line(text));
   } catch (const po::error& e) {
     fail("{}: {} (expected 'key = value' lines, '[grid]', '# comments')", origin, e.what());
   }

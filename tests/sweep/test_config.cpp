@@ -83,7 +83,11 @@ TEST_CASE("config errors name the file, line and key", "[config][errors]") {
   CHECK_THAT(bad("experiment = residual\n"), Contains("no 'name"));
   CHECK_THAT(bad("name = ../up\nexperiment = residual\n"), Contains("not a folder name"));
   CHECK_THAT(bad(head + "[grid]\nname = a, b\n"), Contains("cannot be a grid axis"));
-  CHECK_THAT(bad(head + "this line has no equals sign\n"), Contains("bad.ini"));
+  CHECK_THAT(bad(head + "this line has no equals sign\n"),
+             Contains("bad.ini: line 3") && Contains("'this line has no equals sign'"));
+  // Boost's own message would loop forever substituting this placeholder.
+  CHECK_THAT(bad(head + "sour%invalid_line%ce\n"), Contains("line 3") && Contains("%invalid_line%"));
+  CHECK_THAT(bad(head, {"grid.rank=4\n[grid]"}), Contains("line break"));
   CHECK_THAT(bad(head, {"model.rank=4"}), Contains("--set model.rank=4") && Contains("'model'"));
   CHECK_THAT(bad(head, {"rank"}), Contains("--set rank") && Contains("KEY=VALUE"));
 }
