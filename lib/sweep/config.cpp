@@ -115,9 +115,11 @@ void apply_override(Config& c, const std::string& text) {
   if (eq == std::string::npos || eq == 0)
     fail("{}: expected SECTION.KEY=VALUE or KEY=VALUE, e.g. --set grid.rank=4,8 or --set name=x",
          origin);
-  // A line break would make the config as it ran (to_ini) a different config when read back.
-  if (text.find_first_of("\r\n") != std::string::npos)
-    fail("{}: a --set value may not contain a line break", origin);
+  // What a config file cannot hold (a line break, a '#' starting a comment) would make the
+  // config as it ran (to_ini) a different config when read back.
+  if (text.find_first_of("\r\n#") != std::string::npos)
+    fail("{}: a --set value may not contain a line break or '#' (a config file cannot hold them)",
+         origin);
   auto key = trim(std::string_view(text).substr(0, eq));
   const auto value = trim(std::string_view(text).substr(eq + 1));
   bool in_grid = false;

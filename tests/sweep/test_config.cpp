@@ -88,6 +88,7 @@ TEST_CASE("config errors name the file, line and key", "[config][errors]") {
   // Boost's own message would loop forever substituting this placeholder.
   CHECK_THAT(bad(head + "sour%invalid_line%ce\n"), Contains("line 3") && Contains("%invalid_line%"));
   CHECK_THAT(bad(head, {"grid.rank=4\n[grid]"}), Contains("line break"));
+  CHECK_THAT(bad(head, {"grid.rank=4#8"}), Contains("--set grid.rank=4#8") && Contains("'#'"));
   CHECK_THAT(bad(head, {"model.rank=4"}), Contains("--set model.rank=4") && Contains("'model'"));
   CHECK_THAT(bad(head, {"rank"}), Contains("--set rank") && Contains("KEY=VALUE"));
 }
