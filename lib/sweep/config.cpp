@@ -131,7 +131,7 @@ void apply_override(Config& c, const std::string& text) {
           "level)",
           origin, section);
     in_grid = true;
-    key = key.substr(dot + 1);
+    key = trim(key.substr(dot + 1));  // "grid. rank" is grid.rank, as in a file
   }
   place(c, Setting{key, value, origin}, in_grid, true);
 }

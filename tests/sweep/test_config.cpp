@@ -51,6 +51,11 @@ TEST_CASE("set overrides replace a key wherever it was", "[config]") {
   CHECK(std::find_if(c.fixed.begin(), c.fixed.end(),
                      [](const Setting& s) { return s.key == "rank"; }) != c.fixed.end());
   CHECK(c.find("seed")->value == "3");
+  // Spaces around the key after "grid." are trimmed, as in a file, so to_ini reads back the same.
+  const auto spaced = parse_config(kText, "quick.ini", {"grid. rank =32"});
+  REQUIRE(spaced.find("rank"));
+  CHECK(spaced.find("rank")->value == "32");
+  CHECK(to_ini(parse_config(to_ini(spaced), "again")) == to_ini(spaced));
 }
 
 TEST_CASE("to_ini writes the expanded config back in a form that reads the same", "[config]") {
