@@ -45,6 +45,20 @@ std::map<std::string, std::vector<int>> key_lines(std::string_view text) {
   return lines;
 }
 
+// The line Boost refuses as syntax: the first one that is neither blank, a comment, a
+// [section] nor has an '='.
+std::string bad_line(std::string_view text) {
+  std::istringstream in{std::string(text)};
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    const auto t = trim(line.substr(0, line.find('#')));
+    if (t.empty() || (t.front() == '[' && t.back() == ']') || t.find('=') != std::string::npos)
+      continue;
+    return fmt::format("line {} is not 'key = value': '{}'", n, t);
+  }
+  return "invalid syntax";
+}
+
 bool valid_name(std::string_view s) {
   if (s.empty() || s.front() == '.') return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
@@ -99,9 +113,11 @@ void apply_override(Config& c, const std::string& text) {
   if (eq == std::string::npos || eq == 0)
     fail("{}: expected SECTION.KEY=VALUE or KEY=VALUE, e.g. --set grid.rank=4,8 or --set name=x",
          origin);
-  // A line break would make the config as it ran (to_ini) a different config when read back.
-  if (text.find_first_of("\r\n") != std::string::npos)
-    fail("{}: a --set value may not contain a line break", origin);
+  // What a config file cannot hold (a line break, a '#' starting a comment) would make the
+  // config as it ran (to_ini) a different config when read back.
+  if (text.find_first_of("\r\n#") != std::string::npos)
+    fail("{}: a --set value may not contain a line break or '#' (a config file cannot hold them)",
+         origin);
   auto key = trimmed(std::string_view(text).substr(0, eq));
   const auto value = trimmed(std::string_view(text).substr(eq + 1));
   bool in_grid = false;
@@ -113,7 +129,7 @@ void apply_override(Config& c, const std::string& text) {
           "level)",
           origin, section);
     in_grid = true;
-    key = key.substr(dot + 1);
+    key = trimmed(key.substr(dot + 1));  // "grid. rank" is grid.rank, as in a file
   }
   place(c, Setting{key, value, origin}, in_grid, true);
 }
@@ -134,6 +150,10 @@ Config parse_config(std::string_view text, const std::string& origin,
     std::istringstream in{std::string(text)};
     po::options_description none;
     parsed = po::parse_config_file(in, none, /*allow_unregistered=*/true);
+  } catch (const po::invalid_syntax&) {
+    // Not e.what(): Boost substitutes %placeholders% in its message until none is left, so a
+    // line holding one ("%invalid_line%") would loop forever.
+    fail("{}: {} (expected 'key = value' lines, '[grid]', '# comments')", origin, bad_line(text));
   } catch (const po::error& e) {
     fail("{}: {} (expected 'key = value' lines, '[grid]', '# comments')", origin, e.what());
   }

@@ -51,6 +51,11 @@ TEST_CASE("set overrides replace a key wherever it was", "[config]") {
   CHECK(std::find_if(c.fixed.begin(), c.fixed.end(),
                      [](const Setting& s) { return s.key == "rank"; }) != c.fixed.end());
   CHECK(c.find("seed")->value == "3");
+  // Spaces around the key after "grid." are trimmed, as in a file, so to_ini reads back the same.
+  const auto spaced = parse_config(kText, "quick.ini", {"grid. rank =32"});
+  REQUIRE(spaced.find("rank"));
+  CHECK(spaced.find("rank")->value == "32");
+  CHECK(to_ini(parse_config(to_ini(spaced), "again")) == to_ini(spaced));
 }
 
 TEST_CASE("to_ini writes the expanded config back in a form that reads the same", "[config]") {
@@ -83,7 +88,12 @@ TEST_CASE("config errors name the file, line and key", "[config][errors]") {
   CHECK_THAT(bad("experiment = residual\n"), Contains("no 'name"));
   CHECK_THAT(bad("name = ../up\nexperiment = residual\n"), Contains("not a folder name"));
   CHECK_THAT(bad(head + "[grid]\nname = a, b\n"), Contains("cannot be a grid axis"));
-  CHECK_THAT(bad(head + "this line has no equals sign\n"), Contains("bad.ini"));
+  CHECK_THAT(bad(head + "this line has no equals sign\n"),
+             Contains("bad.ini: line 3") && Contains("'this line has no equals sign'"));
+  // Boost's own message would loop forever substituting this placeholder.
+  CHECK_THAT(bad(head + "sour%invalid_line%ce\n"), Contains("line 3") && Contains("%invalid_line%"));
+  CHECK_THAT(bad(head, {"grid.rank=4\n[grid]"}), Contains("line break"));
+  CHECK_THAT(bad(head, {"grid.rank=4#8"}), Contains("--set grid.rank=4#8") && Contains("'#'"));
   CHECK_THAT(bad(head, {"model.rank=4"}), Contains("--set model.rank=4") && Contains("'model'"));
   CHECK_THAT(bad(head, {"rank"}), Contains("--set rank") && Contains("KEY=VALUE"));
 }
