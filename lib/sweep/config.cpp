@@ -51,7 +51,7 @@ std::string bad_line(std::string_view text) {
   std::istringstream in{std::string(text)};
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
-    const auto t = trim(line.substr(0, line.find('#')));
+    const std::string t = trimmed(std::string_view(line).substr(0, line.find('#')));
     if (t.empty() || (t.front() == '[' && t.back() == ']') || t.find('=') != std::string::npos)
       continue;
     return fmt::format("line {} is not 'key = value': '{}'", n, t);
