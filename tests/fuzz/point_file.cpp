@@ -34,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto check = results::check_point_file("run", id);
     if (check.state == results::PointFileCheck::State::valid)
       (void)results::read_point_file(results::point_path("run", id));
-    (void)results::completed_ids("run");
+    (void)results::point_file_ids("run");
   });
   return 0;
 }
