@@ -173,7 +173,7 @@ Config parse_config(std::string_view text, const std::string& origin,
       if (section != kGrid)
         fail("{}: unknown section [{}] (valid: top-level keys, then [grid])", where, section);
       in_grid = true;
-      key = full.substr(dot + 1);
+      key = trimmed(full.substr(dot + 1));  // "grid.   rank" is grid.rank, as with --set
     }
     if (k > 0) {
       const auto first = at.empty() ? origin : fmt::format("{}:{}", origin, at[0]);

@@ -65,6 +65,11 @@ TEST_CASE("to_ini writes the expanded config back in a form that reads the same"
   CHECK(again.name == c.name);
   CHECK(again.find("rank")->value == "2,4");
   CHECK(again.find("seed")->value == "7");
+  // A file's "grid.   rank = ..." at the top level is grid.rank too, and reads back the same.
+  const auto dotted = parse_config("name = d\nexperiment = residual\ngrid.   rank = 4, 8\n", "d.ini");
+  REQUIRE(dotted.find("rank"));
+  CHECK(dotted.find("rank")->value == "4, 8");
+  CHECK(to_ini(parse_config(to_ini(dotted), "again")) == to_ini(dotted));
 }
 
 TEST_CASE("config errors name the file, line and key", "[config][errors]") {
