@@ -2,9 +2,11 @@
 #   make            build (Release, -O3, warnings on) into build/
 #   make test       build with -Werror into build-test/ and run every test through ctest
 #   make test-kernels  the Catch2 tests under each OpenBLAS kernel set this CPU runs
-#   make test-sanitize the Catch2 tests under AddressSanitizer + UBSan, built into build-sanitize/
-#   make fuzz       each libFuzzer harness of tests/fuzz for FUZZ_SECONDS (default 600), clang
+#   make test-sanitize the Catch2 tests under AddressSanitizer + UBSan (clang), in build-sanitize/
+#   make fuzz       each libFuzzer harness of tests/fuzz for FUZZ_SECONDS (default 600)
 #   make fuzz-replay   every harness over its checked-in corpus (fast; what CI runs)
+# The sanitizer tests and the fuzz harnesses share one clang build (ASan + UBSan + coverage
+# instrumentation), so CI compiles the project twice, not three times.
 #   make run        build and run the default sweep, print its table
 #   make bench      build and run the benchmarks (see bench/README.md)
 #   make deps       install what packages.txt lists (idempotent, quick when all present)
@@ -15,7 +17,6 @@ JOBS   ?= $(shell nproc)
 BUILD  ?= build
 TBUILD ?= build-test
 SBUILD ?= build-sanitize
-FBUILD ?= build-fuzz
 FUZZ_SECONDS ?= 600
 CMAKE_FLAGS ?=
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -59,23 +60,21 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initializati
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 $(SBUILD)/CMakeCache.txt:
-	cmake -S . -B $(SBUILD) -DCMAKE_BUILD_TYPE=Release -DLOFTLAB_WERROR=ON -DLOFTLAB_SANITIZE=ON $(CMAKE_FLAGS)
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(SBUILD) -DCMAKE_BUILD_TYPE=Release -DLOFTLAB_WERROR=ON \
+	  -DLOFTLAB_SANITIZE=ON -DLOFTLAB_FUZZ=ON $(CMAKE_FLAGS)
 
 test-sanitize: deps $(SBUILD)/CMakeCache.txt
 	$(SAN_ENV) cmake --build $(SBUILD) -j$(JOBS)
 	cd $(SBUILD) && $(SAN_ENV) ctest --output-on-failure -j$(JOBS) -E '^py: '
 
-$(FBUILD)/CMakeCache.txt:
-	CC=clang-14 CXX=clang++-14 cmake -S . -B $(FBUILD) -DCMAKE_BUILD_TYPE=Release -DLOFTLAB_FUZZ=ON $(CMAKE_FLAGS)
-
-fuzz-build: deps $(FBUILD)/CMakeCache.txt
-	cmake --build $(FBUILD) -j$(JOBS) --target loft_fuzzers
+fuzz-build: deps $(SBUILD)/CMakeCache.txt
+	cmake --build $(SBUILD) -j$(JOBS) --target loft_fuzzers
 
 fuzz-replay: fuzz-build
-	$(SAN_ENV) tests/fuzz/run.sh replay $(FBUILD)
+	$(SAN_ENV) tests/fuzz/run.sh replay $(SBUILD)
 
 fuzz: fuzz-build
-	$(SAN_ENV) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh fuzz $(FBUILD)
+	$(SAN_ENV) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh fuzz $(SBUILD)
 
 run: build
 	./sweeps/default_run.sh $(BUILD)/loftlab
@@ -97,4 +96,4 @@ format-check: deps
 	clang-format --dry-run -Werror $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD) $(TBUILD) $(SBUILD) $(FBUILD)
+	rm -rf $(BUILD) $(TBUILD) $(SBUILD)

@@ -56,7 +56,7 @@ void check_input_stats(const MatrixD& h, Eigen::Index in, std::string_view what)
 
 Weighting::Weighting(Weight weight, Scale scale, double lambda, const LayerStats& stats,
                      Eigen::Index out, Eigen::Index in)
-    : weight_(weight), scale_(scale), damping_(kNaN) {
+    : weight_(weight), damping_(kNaN) {
   if (weight == Weight::none) return;
   if (!(lambda >= 0) || !std::isfinite(lambda))
     fail("damping {} is not valid (a finite number >= 0, relative to the mean diagonal)", lambda);

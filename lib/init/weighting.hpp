@@ -53,7 +53,6 @@ class Weighting {
 
  private:
   Weight weight_;
-  Scale scale_;
   double damping_;
   Eigen::VectorXd left_;  // diagonal of D_out (fisher); empty = identity
   Eigen::VectorXd diag_;  // diagonal S (scale = diag, or fisher)

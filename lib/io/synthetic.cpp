@@ -1,5 +1,7 @@
 // GCC 12 flags Eigen's AVX-512 matrix-product packing with a false maybe-uninitialized warning.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include "io/synthetic.hpp"
 
 #include <fmt/format.h>

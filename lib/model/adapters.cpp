@@ -25,7 +25,9 @@ namespace loft::model {
 std::vector<Linear<float>*> select_linears(Llama<float>& m, const std::string& targets) {
   auto all = m.linears();
   std::vector<bool> chosen(all.size(), false);
-  for (const std::string_view g : split_list(targets.empty() ? "*" : targets)) {
+  // Named, not a temporary: the globs are views into it for the whole loop.
+  const std::string list = targets.empty() ? "*" : targets;
+  for (const std::string_view g : split_list(list)) {
     bool any = false;
     for (size_t i = 0; i < all.size(); ++i)
       if (glob_match(g, all[i]->weight.name)) chosen[i] = any = true;

@@ -1,7 +1,9 @@
 // Sources built from files the tests write: safetensors (F32/F16, sharded), npy folders,
 // llama2c round trips, synthetic generators, the spec registry.
 // GCC 12 flags Eigen's AVX-512 products with a false maybe-uninitialized warning.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
