@@ -25,7 +25,7 @@ std::map<std::string, alloc::Entry> read_all(const std::filesystem::path& path) 
   std::map<std::string, alloc::Entry> out;
   if (!std::filesystem::exists(path)) return out;
   const std::string where = path.string();
-  h5::Handle f = h5::open_file(path);
+  h5::Handle f = h5::open_file(path, h5::Seal::required);
   h5::Handle costs = h5::open_group(f, "costs", where);
   for (const auto& name : h5::children(costs, where + " /costs")) {
     h5::Handle g = h5::open_group(costs, name, where + " /costs");

@@ -87,7 +87,7 @@ CalibStats read_calibration(const std::filesystem::path& path) {
   h5::quiet();
   const std::string where = fmt::format("calibration file {}", path.string());
   require_regular_file(path, "calibration file");
-  h5::Handle f = h5::open_file(path);
+  h5::Handle f = h5::open_file(path, h5::Seal::required);
   const auto attrs = h5::attr_names(f, where);
   if (std::find(attrs.begin(), attrs.end(), "format") == attrs.end() || h5::read_text_attr(f, "format", where) != kFormat)
     fail("{}: not a loftlab calibration file (write one with loftlab calibrate)", where);

@@ -39,6 +39,44 @@ def loftlab(*args, cwd, ok=None, timeout=60, **kw):
     return p
 
 
+def crc64(data: bytes) -> int:
+    """CRC-64/XZ, as loftlab seals its HDF5 files with (lib/io/results/seal.hpp)."""
+    table = crc64.table if hasattr(crc64, "table") else None
+    if table is None:
+        table = []
+        for i in range(256):
+            c = i
+            for _ in range(8):
+                c = (c >> 1) ^ 0xC96C5795D7870F42 if c & 1 else c >> 1
+            table.append(c)
+        crc64.table = table
+    c = 0xFFFFFFFFFFFFFFFF
+    for b in data:
+        c = table[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFFFFFFFFFF
+
+
+@contextlib.contextmanager
+def edited_h5(path: Path):
+    """A loftlab HDF5 file opened with h5py for editing, and sealed again afterwards, so that the
+    edit, not a broken seal, is what the test shows loftlab refusing."""
+    import h5py
+    data = path.read_bytes()
+    if data[-24:-16] == b"LOFTSEAL":
+        path.write_bytes(data[:-24])
+    with h5py.File(path, "a") as f:
+        yield f
+    seal(path)
+
+
+def seal(path: Path) -> Path:
+    """Ends an HDF5 file written here (h5py) with loftlab's seal, as loftlab's own files end."""
+    import struct
+    image = path.read_bytes()
+    path.write_bytes(image + b"LOFTSEAL" + struct.pack("<QQ", len(image), crc64(image)))
+    return path
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli_support import BIN, ENV, loftlab, require_binary, write  # noqa: F401
+from cli_support import BIN, ENV, loftlab, require_binary, seal, write  # noqa: F401
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
@@ -25,6 +25,7 @@ def calib_file(path, h, name="w"):
             f.attrs[k] = "test"
         f.attrs["seconds"] = 0.0
         f.create_group("h").create_dataset(name, data=h)
+    seal(path)
 
 
 def test_qera_is_the_whitened_optimum(tmp_path):

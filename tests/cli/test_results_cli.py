@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cli_support import point_id
+from cli_support import point_id, seal
 
 BIN = os.environ.get("LOFTLAB_BIN") or str(
     Path(__file__).resolve().parents[2] / "build" / "loftlab")
@@ -56,6 +56,7 @@ def write_point(d: Path, pid: str, params: dict, metrics: dict, steps: int):
         g.create_group("train")
         for k, v in metrics.items():
             g.create_dataset(f"metrics/{k}", data=np.float64(v))
+    seal(d / "points" / f"{pid}.h5")
 
 
 @pytest.fixture

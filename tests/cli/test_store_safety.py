@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from cli_support import loftlab, require_binary, write  # noqa: F401 (an autouse fixture)
+from cli_support import edited_h5, loftlab, require_binary, write  # noqa: F401 (autouse fixture)
 from test_sweep import SLOW  # about 0.1 s a point: slow enough for a merge to meet it
 
 TINY = """name = tiny
@@ -73,20 +73,25 @@ def test_only_verified_point_files_count_as_complete(tmp_path):
     write(tmp_path / "tiny.ini", TINY)
     points = tmp_path / "results/tiny/points"
     loftlab("sweep", "tiny.ini", cwd=tmp_path, ok=True)
-    a, b, c = dry_ids(tmp_path, "tiny.ini")[:3]
-    with h5py.File(points / f"{a}.h5", "a") as f:
+    a, b, c, d = dry_ids(tmp_path, "tiny.ini")[:4]
+    with edited_h5(points / f"{a}.h5") as f:
         del f[f"points/{a}"].attrs["status"]
-    with h5py.File(points / f"{b}.h5", "a") as f:
+    with edited_h5(points / f"{b}.h5") as f:
         f[f"points/{b}"].attrs["method"] = "lora"  # no longer the point its id says
     (points / f"{c}.h5").write_bytes(b"garbage")
+    with h5py.File(points / f"{d}.h5", "a") as f:  # an edit that leaves the seal as it was
+        f[f"points/{d}"].attrs["note"] = "edited"
     p = loftlab("sweep", "tiny.ini", cwd=tmp_path, ok=True)
-    assert "ran 3 points" in p.stdout, p.stdout
-    for pid in (a, b, c):
+    assert "ran 4 points" in p.stdout, p.stdout
+    assert "no 'status' attribute" in p.stderr
+    assert f"{c}.h5 was not written whole by loftlab" in p.stderr
+    assert f"{d}.h5 is damaged" in p.stderr or f"{d}.h5 was not written whole" in p.stderr
+    for pid in (a, b, c, d):
         assert f"{pid}.h5 is not a valid point file" in p.stderr
         with h5py.File(points / f"{pid}.h5") as f:
             assert f[f"points/{pid}"].attrs["status"] == "complete"
     # merge checks that a file's id is the hash of its parameters
-    with h5py.File(points / f"{b}.h5", "a") as f:
+    with edited_h5(points / f"{b}.h5") as f:
         f[f"points/{b}"].attrs["method"] = "lora"
     p = loftlab("merge", "results/tiny", cwd=tmp_path, ok=False)
     assert b in p.stderr and "renamed or edited" in p.stderr

@@ -189,6 +189,29 @@ def points(loftlab):
         seed("point_file", "results", (Path(tmp) / "results" / "p" / "results.h5").read_bytes())
 
 
+def calibration_file():
+    """A calibration file as loftlab calibrate writes it (one 8 x 8 second moment), sealed."""
+    import sys
+
+    import h5py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+    from cli_support import crc64
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "c.h5"
+        with h5py.File(path, "w") as f:
+            f.attrs["format"] = "loftlab-calibration"
+            for k, v in [("version", 1), ("tokens", 64), ("seq_len", 8), ("seed", 0),
+                         ("fisher", 0), ("tokens_used", 64)]:
+                f.attrs[k] = np.int64(v)
+            for k in ("model", "corpus", "tokenizer"):
+                f.attrs[k] = "seed"
+            f.attrs["seconds"] = 0.0
+            f.create_group("h").create_dataset("model.layers.0.self_attn.q_proj.weight",
+                                               data=np.eye(8) * 2.0)
+        image = path.read_bytes()
+    return image + b"LOFTSEAL" + struct.pack("<QQ", len(image), crc64(image))
+
+
 def new_parsers():
     seed("budget_spec", "plain", "budget:3.0")
     seed("budget_spec", "full", "budget:2.5:candidates=nf2+nf3+nf4:blocks=64+128:dq=both:adapter")
@@ -208,6 +231,7 @@ def new_parsers():
     bad = safetensors({m + ".lora_A.weight": a[:, :7].copy(), m + ".lora_B.weight": b})
     seed("peft_adapter", "wrong-shape", json.dumps(cfg).encode() + SEP + bad)
     seed("calibration", "not-hdf5", b"not hdf5")
+    seed("calibration", "valid", calibration_file())
     seed("peft_adapter", "dora", json.dumps(dict(cfg, use_dora=True)).encode() + SEP + good)
 
 

@@ -5,6 +5,7 @@
 #include "io/results/h5.hpp"
 #include "io/results/merge.hpp"
 #include "io/results/store.hpp"
+#include "results/edit.hpp"
 #include "results/fixtures.hpp"
 #include "support.hpp"
 
@@ -17,13 +18,13 @@ using State = PointFileCheck::State;
 
 namespace {
 
-// A copy of point `id`'s file with one attribute of /points/<id> deleted or replaced.
+// Point `id`'s file with one attribute of /points/<id> deleted or replaced (and sealed again).
 void edit_attr(const fs::path& file, const std::string& id, const char* attr, const Value* value) {
-  h5::quiet();
-  h5::Handle f(H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose, "open");
-  h5::Handle g = h5::open_group(f, "points/" + id, "edit");
-  h5::check(H5Adelete(g, attr), "delete");
-  if (value) h5::write_attr(g, attr, *value, "edit");
+  loft::test::edit_h5_file(file, [&](hid_t f) {
+    h5::Handle g = h5::open_group(f, "points/" + id, "edit");
+    h5::check(H5Adelete(g, attr), "delete");
+    if (value) h5::write_attr(g, attr, *value, "edit");
+  });
 }
 
 }  // namespace
@@ -93,17 +94,14 @@ TEST_CASE("merge refuses an invalid point file and runs the caller's check on ea
 TEST_CASE("an unsigned parameter beyond int64 is an error, not clipped") {
   ScratchDir dir;
   write_point(dir.path, "big", sample_record("loftq", 2), {});
-  {
-    h5::quiet();
-    h5::Handle f(H5Fopen(point_path(dir.path, "big").c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose,
-                 "open");
+  loft::test::edit_h5_file(point_path(dir.path, "big"), [](hid_t f) {
     h5::Handle g = h5::open_group(f, "points/big", "edit");
     h5::Handle space(H5Screate(H5S_SCALAR), H5Sclose, "space");
     h5::Handle a(H5Acreate2(g, "huge", H5T_STD_U64LE, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
                  "attr");
     const uint64_t v = UINT64_MAX;
     h5::check(H5Awrite(a, H5T_NATIVE_UINT64, &v), "write");
-  }
+  });
   CHECK_THAT(check_point_file(dir.path, "big").problem,
              Contains("'huge'") && Contains("18446744073709551615"));
 }

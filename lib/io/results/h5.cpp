@@ -5,8 +5,12 @@
 #include <algorithm>
 #include <cstring>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "io/results/seal.hpp"
 
 namespace loft::results::h5 {
 namespace {
@@ -99,15 +103,43 @@ void save_image(const std::vector<char>& image, const std::filesystem::path& pat
                 void (*before_rename)(const std::filesystem::path&)) {
   AtomicFile out(path);
   out.write(image.data(), image.size());
+  out.write(make_seal(image));
   out.commit(before_rename);
 }
 
-Handle open_file(const std::filesystem::path& path) {
+Handle open_file(const std::filesystem::path& path, Seal seal) {
   quiet();
   if (!std::filesystem::exists(path)) fail("{}: no such file", path.string());
-  require_regular_file(path, "HDF5 file");
-  return Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
-                fmt::format("cannot open {} as HDF5", path.string()));
+  uint64_t size = 0;
+  const int fd = open_regular_file(path, "HDF5 file", size);
+  struct stat checked {};
+  SealState state = SealState::unsealed;
+  try {
+    if (::fstat(fd, &checked) != 0) fail("cannot stat {}: {}", path.string(), std::strerror(errno));
+    state = check_seal(fd, size, path.string());
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+  if (state == SealState::damaged)
+    fail("{} is damaged: its checksum does not match what loftlab wrote (the file was cut short "
+         "or changed since); remove it, or run what wrote it again",
+         path.string());
+  if (state == SealState::unsealed && seal == Seal::required)
+    fail("{} was not written whole by loftlab: it lacks the checksum seal loftlab ends its files "
+         "with (cut short, edited, or from elsewhere); remove it, or run what wrote it again",
+         path.string());
+  Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
+           fmt::format("cannot open {} as HDF5", path.string()));
+  // The file HDF5 opened must be the one whose seal was checked, not one renamed over it since.
+  void* handle = nullptr;
+  struct stat opened {};
+  if (H5Fget_vfd_handle(f, H5P_DEFAULT, &handle) < 0 || handle == nullptr ||
+      ::fstat(*static_cast<int*>(handle), &opened) != 0 || opened.st_ino != checked.st_ino ||
+      opened.st_dev != checked.st_dev || opened.st_size != checked.st_size)
+    fail("{} was replaced while it was being opened; try again", path.string());
+  return f;
 }
 
 Handle create_group(hid_t parent, const std::string& name, std::string_view where) {

@@ -52,11 +52,19 @@ void quiet();
 Handle create_in_memory(const std::filesystem::path& name);
 // The bytes of an in-memory file (flushed first).
 std::vector<char> file_image(hid_t file, std::string_view what);
-// Writes an image to `path` atomically (common/files.hpp: a temporary made with O_EXCL |
-// O_NOFOLLOW, fsync, rename); before_rename (tests) is called with the temporary path.
+// Writes an image and its seal (seal.hpp) to `path` atomically (common/files.hpp: a temporary
+// made with O_EXCL | O_NOFOLLOW, fsync, rename); before_rename (tests) is called with the
+// temporary path.
 void save_image(const std::vector<char>& image, const std::filesystem::path& path,
                 void (*before_rename)(const std::filesystem::path&) = nullptr);
-Handle open_file(const std::filesystem::path& path);    // read-only
+// Whether a file must carry loftlab's seal to be opened. Files loftlab reads back to decide
+// something (point files on resume and merge, calibration and cost caches) require it; a file a
+// user hands to inspect may come from elsewhere, and is checked only when it has a seal.
+enum class Seal { required, optional };
+// Opens read-only after checking the seal: a damaged seal is always an error naming the file, a
+// missing one when `seal` is required. HDF5 then opens the very file that was checked (same
+// inode) or the call fails.
+Handle open_file(const std::filesystem::path& path, Seal seal = Seal::optional);
 Handle create_group(hid_t parent, const std::string& name, std::string_view where);
 Handle open_group(hid_t parent, const std::string& name, std::string_view where);
 Handle open_dataset(hid_t parent, const std::string& name, std::string_view where);

@@ -16,7 +16,7 @@ namespace {
 
 // Copies /points/<id> of one point file into `points` of the merged file.
 void copy_point(const fs::path& src, const std::string& id, hid_t points) {
-  h5::Handle f = h5::open_file(src);
+  h5::Handle f = h5::open_file(src, h5::Seal::required);
   h5::check(H5Ocopy(f, ("points/" + id).c_str(), points, id.c_str(), H5P_DEFAULT, H5P_DEFAULT),
             fmt::format("cannot copy /points/{} from {}", id, src.string()));
 }
