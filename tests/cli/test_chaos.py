@@ -1,4 +1,4 @@
-"""Chaos: a sweep and a merge killed with SIGKILL at 20 random moments (seeded, so a failure
+"""Chaos: a sweep, a merge and an init-model run killed with SIGKILL at 20 random moments (seeded,
 replays), resumed each time, and the same on a full disk. The final results must equal those of an
 uninterrupted run exactly (every point, every dataset and attribute but wall times and the
 host), with no point lost or duplicated, and no partial or temporary file left at any moment."""
@@ -16,14 +16,14 @@ import pytest
 from cli_support import (BIN, ENV, loftlab, out_of_space, require_binary,  # noqa: F401
                          small_disk, write)
 
-# 24 points of a few tens of milliseconds each.
+# 48 points of a few tens of milliseconds each: enough work for 20 kills to meet.
 CONFIG = """name = chaos
 experiment = residual
 source = synthetic:lowrank:shape=128x96:count=3:seed=4
 [grid]
 method = loftq, qpissa
 quant = nf2, nf3, nf4
-rank = 4, 8
+rank = 2, 4, 8, 12
 steps = 4, 5
 svd = exact
 """
@@ -69,6 +69,10 @@ def check_consistent(out: Path):
     if (out / "results.h5").exists():
         with h5py.File(out / "results.h5") as f:
             assert set(f["points"]) <= {p.stem for p in (out / "points").glob("*.h5")}
+
+
+def stored(out: Path) -> int:
+    return len(list((out / "points").glob("*.h5"))) if (out / "points").is_dir() else 0
 
 
 def start(args, cwd, preexec=None):
@@ -121,11 +125,20 @@ def test_sweeps_and_merges_killed_at_random_moments_lose_nothing(tmp_path):
         if round % 4 == 3 and (out / "points").is_dir():
             proc = start(["merge", out], tmp_path)
             code, err = kill_at(proc, rng.uniform(0, 0.15))
-        else:
+        elif round % 2:
             proc = start(["sweep", "chaos.ini", "--out", out], tmp_path)
-            # Each round gets its start-up plus a small share of the work, so the kills land
-            # all along the sweep (start-up and lock included) before the points run out.
+            # A moment in its start-up plus a small share of the work, so the kills land all
+            # along the sweep (start-up and lock included) before the points run out.
             code, err = kill_at(proc, rng.uniform(0, startup + 0.08 * (seconds - startup)))
+        else:
+            # Just after a new point file appears, however slow the machine is today: these
+            # kills meet the sweep at work, between points or inside the next one.
+            before = stored(out)
+            proc = start(["sweep", "chaos.ini", "--out", out], tmp_path)
+            deadline = time.time() + 60
+            while stored(out) == before and proc.poll() is None and time.time() < deadline:
+                time.sleep(0.002)
+            code, err = kill_at(proc, rng.uniform(0, 0.05))
         assert code in (0, -signal.SIGKILL), (round, code, err)
         kills += code == -signal.SIGKILL
         check_consistent(out)
@@ -165,3 +178,49 @@ def test_a_sweep_on_a_full_disk_resumes_to_the_same_results(tmp_path):
         print(f"{kind}: {full} of 8 runs stopped by the full disk")
         filler.unlink(missing_ok=True)
         finish_and_compare(tmp_path, out, ref_points, ref_merged)
+
+
+def test_init_model_killed_at_random_moments_exports_the_same_bytes(tmp_path):
+    """init-model on a small sharded folder, killed with SIGKILL at 20 random moments and resumed
+    each time: the export equals an uninterrupted run's byte for byte, and at no moment is there
+    a half-written output folder."""
+    from test_init_model import digest, make_folder
+    src = make_folder(tmp_path / "src", layers=24)
+    args = ["init-model", f"hf:{src}", "--rank", "8", "--steps", "8"]
+    t0 = time.time()
+    loftlab(*args, "--out", tmp_path / "ref", cwd=tmp_path, ok=True, timeout=300)
+    seconds = time.time() - t0
+    ref = digest(tmp_path / "ref")
+    out = tmp_path / "cut"
+    staged = tmp_path / ".cut.partial" / "tensors"
+
+    def staged_count():
+        return len(list(staged.glob("*.safetensors"))) if staged.is_dir() else 0
+
+    rng = random.Random(20261202)
+    kills, most_staged = 0, 0
+    for round in range(20):
+        if out.exists():
+            break
+        before = staged_count()
+        proc = start([*args, "--out", out], tmp_path)
+        if round % 2:  # any moment of a small share of the run, start-up included
+            code, err = kill_at(proc, rng.uniform(0, 0.1 * seconds))
+        else:  # just after a tensor is staged: the run is at work
+            deadline = time.time() + 60
+            while staged_count() == before and proc.poll() is None and time.time() < deadline:
+                time.sleep(0.002)
+            code, err = kill_at(proc, rng.uniform(0, 0.02))
+        assert code in (0, -signal.SIGKILL), (round, code, err)
+        kills += code == -signal.SIGKILL
+        most_staged = max(most_staged, staged_count())
+        if out.exists():  # the folder appears only whole
+            assert digest(out) == ref, round
+    assert kills >= 15, f"only {kills} of 20 rounds were killed mid-way (run {seconds:.2f} s)"
+    assert most_staged >= 5, "the kills did not meet the run at work"
+    if not out.exists():
+        loftlab(*args, "--out", out, cwd=tmp_path, ok=True, timeout=300)
+    assert digest(out) == ref
+    assert not [p for p in tmp_path.rglob("*") if ".tmp." in p.name], "a temporary was left"
+    print(f"init-model reference {seconds:.2f} s, {kills} kills, {most_staged} of 48 tensors "
+          "staged at most before the export was whole")
