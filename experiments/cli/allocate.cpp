@@ -10,6 +10,7 @@
 #include "common/files.hpp"
 #include "experiments/allocation.hpp"
 #include "experiments/cli/commands.hpp"
+#include "experiments/cli/options.hpp"
 #include "init/rank.hpp"
 #include "io/select.hpp"
 #include "io/source.hpp"
@@ -47,24 +48,7 @@ int cmd_allocate(int argc, char** argv) {
       "comma-separated globs over tensor names, as a sweep's `layers`")(
       "threads,t", po::value<int>(&threads)->default_value(0), "threads (0: all)")(
       "out,o", po::value<std::string>(&out), "also write the rules to this file (atomically)");
-  po::options_description hidden;
-  hidden.add_options()("source", po::value<std::string>(&source));
-  po::positional_options_description pos;
-  pos.add("source", 1);
-  po::options_description all;
-  all.add(desc).add(hidden);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fail("{} (see loftlab allocate --help)", e.what());
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
-  if (source.empty()) fail("no SOURCE given (see loftlab allocate --help)");
+  if (!parse_command_line(argc, argv, desc, "allocate", Positional{"SOURCE", &source})) return 0;
   if (budget.empty()) fail("no --budget given, e.g. --budget 3.0 (see loftlab allocate --help)");
   if (steps < 0 || steps > 10'000) fail("--steps {}: not in 0..10000", steps);
   if (threads < 0 || threads > kMaxThreads) fail("--threads {}: not in 0..{}", threads, kMaxThreads);

@@ -8,6 +8,7 @@
 
 #include "common/error.hpp"
 #include "experiments/cli/commands.hpp"
+#include "experiments/cli/options.hpp"
 #include "model/calibrate.hpp"
 #include "model/token_data.hpp"
 
@@ -39,24 +40,10 @@ int cmd_calibrate(int argc, char** argv) {
       "fisher", "also the diagonal empirical Fisher (one backward per batch)")(
       "layers-per-pass", po::value(&opt.layers_per_pass)->default_value(0),
       "hold the H of this many layers at a time, one forward pass each (0 = all in one)");
-  po::options_description hidden;
-  hidden.add_options()("model", po::value(&key.model));
-  po::positional_options_description pos;
-  pos.add("model", 1);
-  po::options_description all;
-  all.add(desc).add(hidden);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-    if (vm.count("help")) {
-      std::cout << desc << "\n";
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fail("{} (see loftlab calibrate --help)", e.what());
-  }
-  if (key.model.empty()) fail("no MODEL given (see loftlab calibrate --help)");
+  const auto parsed =
+      parse_command_line(argc, argv, desc, "calibrate", Positional{"MODEL", &key.model});
+  if (!parsed) return 0;
+  const po::variables_map& vm = *parsed;
   if (key.tokens < 1) fail("--tokens {} is not valid (1 or more)", key.tokens);
   if (key.seq_len < 1) fail("--seq-len {} is not valid (1 or more)", key.seq_len);
   if (opt.batch < 1) fail("--batch {} is not valid (1 or more)", opt.batch);

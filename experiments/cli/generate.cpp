@@ -8,6 +8,7 @@
 
 #include "common/error.hpp"
 #include "experiments/cli/commands.hpp"
+#include "experiments/cli/options.hpp"
 #include "model/generate.hpp"
 #include "model/token_data.hpp"
 #include "text/tokenizer.hpp"
@@ -32,17 +33,7 @@ int cmd_generate(int argc, char** argv) {
       "llama2c:FILE (or a .bin path) or byte; auto = byte for pretrained:NAME")(
       "steps,n", po::value(&steps)->default_value(256), "tokens to generate")(
       "prompt,p", po::value(&prompt)->default_value(""), "text to continue (default: none)");
-  po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, desc), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fail("{} (see loftlab generate --help)", e.what());
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  if (!parse_command_line(argc, argv, desc, "generate")) return 0;
   if (model_spec.empty()) fail("--model is required (see loftlab generate --help)");
   if (steps < 0 || steps > (1 << 20)) fail("--steps {} must be in 0..{}", steps, 1 << 20);
   const auto tok = text::open_tokenizer(model::resolve_tokenizer(model_spec, tok_spec));

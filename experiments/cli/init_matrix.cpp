@@ -13,6 +13,7 @@
 
 #include "common/error.hpp"
 #include "experiments/cli/commands.hpp"
+#include "experiments/cli/options.hpp"
 #include "experiments/experiment.hpp"
 #include "init/init.hpp"
 #include "init/rank.hpp"
@@ -85,17 +86,7 @@ int cmd_init_matrix(int argc, char** argv) {
       "scale", po::value(&scale_text)->default_value("exact"), "act weighting: exact | diag")(
       "damping", po::value(&damping)->default_value(0.01),
       "lambda added to H's diagonal, relative to its mean (raised when H is singular)");
-  po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, desc), vm);
-    if (vm.count("help")) {
-      std::cout << desc << "\n";
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fail("{} (see loftlab init-matrix --help)", e.what());
-  }
+  if (!parse_command_line(argc, argv, desc, "init-matrix")) return 0;
   uint64_t seed = 0;
   if (auto [end, ec] = std::from_chars(seed_text.data(), seed_text.data() + seed_text.size(), seed);
       ec != std::errc() || end != seed_text.data() + seed_text.size())

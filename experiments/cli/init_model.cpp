@@ -28,6 +28,7 @@
 #include "engine/plan.hpp"
 #include "engine/stream.hpp"
 #include "experiments/cli/commands.hpp"
+#include "experiments/cli/options.hpp"
 #include "experiments/cli/ranks.hpp"
 #include "experiments/experiment.hpp"
 #include "init/init.hpp"
@@ -100,23 +101,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
       "assemble", "assemble DIR from the finished shards (after --shard runs)")(
       "dry-run", "print the plan (tensors, shapes, quantizer, rank, bits, output size), do nothing")(
       "force", "replace an existing DIR, and discard an unfinished export with other parameters");
-  po::options_description all;
-  all.add(desc);
-  all.add_options()("SOURCE", po::value(&o.source));
-  po::positional_options_description pos;
-  pos.add("SOURCE", 1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fail("{} (see loftlab init-model --help)", e.what());
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return std::nullopt;
-  }
-  if (o.source.empty()) fail("no SOURCE given (see loftlab init-model --help)");
+  const auto parsed =
+      parse_command_line(argc, argv, desc, "init-model", Positional{"SOURCE", &o.source});
+  if (!parsed) return std::nullopt;
+  const po::variables_map& vm = *parsed;
   if (o.out.empty()) fail("no --out DIR given (see loftlab init-model --help)");
   if (vm.count("shard")) o.shard = sweep::parse_shard(shard);
   o.assemble = vm.count("assemble") != 0;

@@ -11,6 +11,7 @@
 #include "common/error.hpp"
 #include "common/text.hpp"
 #include "experiments/cli/commands.hpp"
+#include "experiments/cli/options.hpp"
 #include "quant/registry.hpp"
 
 namespace po = boost::program_options;
@@ -84,17 +85,9 @@ int cmd_quantizers(int argc, char** argv) {
       "block,b", po::value<int>(),
       "block size for the bits/weight columns (default: each row's own default block)")(
       "names", "print only the names, one per line");
-  po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, desc), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fail("{} (see loftlab quantizers --help)", e.what());
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  const auto parsed = parse_command_line(argc, argv, desc, "quantizers");
+  if (!parsed) return 0;
+  const po::variables_map& vm = *parsed;
   const auto& rows = quant::registry();
   if (vm.count("names")) {
     for (const auto& row : rows) fmt::print("{}\n", row.name);

@@ -12,6 +12,7 @@
 #include "common/error.hpp"
 #include "common/text.hpp"
 #include "experiments/cli/commands.hpp"
+#include "experiments/cli/options.hpp"
 #include "experiments/experiment.hpp"
 #include "io/results/locate.hpp"
 #include "io/results/lock.hpp"
@@ -25,28 +26,6 @@ namespace fs = std::filesystem;
 namespace loft::cli {
 namespace {
 
-// Parses argv with one positional argument; nullopt after printing --help.
-std::optional<po::variables_map> parse(int argc, char** argv, const po::options_description& desc,
-                                       const char* positional, const char* command) {
-  po::options_description all;
-  all.add(desc);
-  all.add_options()(positional, po::value<std::string>());
-  po::positional_options_description pos;
-  pos.add(positional, 1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fail("{} (see loftlab {} --help)", e.what(), command);
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return std::nullopt;
-  }
-  if (!vm.count(positional)) fail("no {} given (see loftlab {} --help)", positional, command);
-  return vm;
-}
 
 // The per-tensor traces of a point as a table: tensor, values recorded, final value of each.
 results::Summary layer_table(const results::Record& r) {
@@ -137,9 +116,10 @@ int cmd_merge(int argc, char** argv) {
       "sweep (or shard) runs on DIR: the sweep merges itself when it ends. Layout:\n"
       "results/README.md.\n\noptions");
   desc.add_options()("help,h", "show this help");
-  auto vm = parse(argc, argv, desc, "DIR", "merge");
+  std::string dir_arg;
+  auto vm = parse_command_line(argc, argv, desc, "merge", Positional{"DIR", &dir_arg});
   if (!vm) return 0;
-  const fs::path dir = (*vm)["DIR"].as<std::string>();
+  const fs::path dir = dir_arg;
   results::check_results_folder(dir);  // before the lock, which would create the folder
   const auto lock = results::SweepLock::whole_folder(dir, "merge");
   auto m = results::merge(
@@ -173,9 +153,10 @@ int cmd_inspect(int argc, char** argv) {
       "all,a", po::bool_switch(&all_columns),
       "every column (id, status, parameters, metrics), numbers to 6 significant digits")(
       "columns,c", po::value(&columns), "these columns, comma-separated, in this order");
-  auto vm = parse(argc, argv, desc, "FILE", "inspect");
+  std::string file_arg;
+  auto vm = parse_command_line(argc, argv, desc, "inspect", Positional{"FILE", &file_arg});
   if (!vm) return 0;
-  fs::path file = (*vm)["FILE"].as<std::string>();
+  fs::path file = file_arg;
   if (vm->count("point")) {
     if (!where.empty() || !sort.empty())
       fail("--point prints one point; it does not combine with --where or --sort");

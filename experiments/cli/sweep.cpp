@@ -23,6 +23,7 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "experiments/cli/commands.hpp"
+#include "experiments/cli/options.hpp"
 #include "experiments/cli/ranks.hpp"
 #include "experiments/experiment.hpp"
 #include "io/results/lock.hpp"
@@ -72,21 +73,9 @@ std::optional<Options> parse_options(int argc, char** argv) {
       "shard", po::value(&shard),
       "I/N: run only the points whose index (in the id-sorted list) mod N is I; no merge")(
       "out,o", po::value(&o.out), "results folder (default: results/<name>)");
-  po::options_description hidden;
-  hidden.add_options()("config", po::value(&o.config));
-  po::options_description all;
-  all.add(desc).add(hidden);
-  po::positional_options_description pos;
-  pos.add("config", 1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fail("{} (see loftlab sweep --help)", e.what());
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\nexperiments:\n";
+  const auto parsed = parse_command_line(argc, argv, desc, "sweep", Positional{"CONFIG", &o.config});
+  if (!parsed) {
+    std::cout << "experiments:\n";
     for (const auto& e : exp::experiments()) {
       fmt::print("  {:<10} {}\n", e.name, e.description);
       for (const auto& k : e.keys)
@@ -95,7 +84,7 @@ std::optional<Options> parse_options(int argc, char** argv) {
     }
     return std::nullopt;
   }
-  if (o.config.empty()) fail("no CONFIG given (usage: loftlab sweep CONFIG; see --help)");
+  const po::variables_map& vm = *parsed;
   if (o.jobs < 1 || o.jobs > kMaxThreads)
     fail("--jobs {}: must be in 1..{} (points run in parallel)", o.jobs, kMaxThreads);
   if (o.threads < 0 || o.threads > kMaxThreads)

@@ -8,6 +8,7 @@
 
 #include "common/error.hpp"
 #include "experiments/cli/commands.hpp"
+#include "experiments/cli/options.hpp"
 #include "io/dtype.hpp"
 #include "io/select.hpp"
 #include "io/source.hpp"
@@ -35,28 +36,12 @@ int cmd_tensors(int argc, char** argv) {
       "layers,l", po::value<std::string>(&layers)->default_value("*"),
       "comma-separated globs, as the `layers` key of a sweep config")(
       "all,a", "list every tensor, selected or not (marks the selected ones with *)");
-  po::options_description hidden;
-  hidden.add_options()("source", po::value<std::string>(&source));
-  po::positional_options_description pos;
-  pos.add("source", 1);
-  po::options_description all;
-  all.add(desc).add(hidden);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fail("{} (see loftlab tensors --help)", e.what());
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
-  if (source.empty()) fail("no SOURCE given (see loftlab tensors --help)");
+  const auto vm = parse_command_line(argc, argv, desc, "tensors", Positional{"SOURCE", &source});
+  if (!vm) return 0;
   const auto src = io::open_source(source);
   const auto everything = src->list();
   const auto chosen = io::select_tensors(everything, layers);
-  const bool show_all = vm.count("all") > 0;
+  const bool show_all = vm->count("all") > 0;
   const auto& rows = show_all ? everything : chosen;
   std::size_t width = 4;
   for (const auto& t : rows) width = std::max(width, t.name.size());
