@@ -30,6 +30,10 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+std::string trimmed(std::string_view s) {
+  return std::string(trim(s));
+}
+
 std::vector<std::string_view> split_list(std::string_view s, char sep) {
   std::vector<std::string_view> out;
   for (std::string_view item : split(s, sep))

@@ -12,6 +12,8 @@ std::vector<std::string_view> split(std::string_view s, char sep);
 
 // s without leading and trailing ASCII whitespace (space, \t, \n, \v, \f, \r).
 std::string_view trim(std::string_view s);
+// The same as a string of its own, for when s is a temporary the view would outlive.
+std::string trimmed(std::string_view s);
 
 // The trimmed, non-empty items of a list: " a, b ,,c " -> {"a", "b", "c"}, "" -> {}.
 std::vector<std::string_view> split_list(std::string_view s, char sep = ',');

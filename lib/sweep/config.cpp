@@ -21,10 +21,6 @@ namespace {
 constexpr std::string_view kGrid = "grid";
 constexpr size_t kMaxConfigBytes = size_t(1) << 24;  // 16 MB of INI is no hand-written config
 
-std::string trimmed(std::string_view s) {
-  return std::string(trim(s));
-}
-
 // "section.key" (or "key" at top level) -> the lines it appears on, in order.
 std::map<std::string, std::vector<int>> key_lines(std::string_view text) {
   std::map<std::string, std::vector<int>> lines;
