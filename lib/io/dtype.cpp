@@ -23,7 +23,8 @@ T load_le(const std::byte* p) {
 }
 
 void f32_to_f32(const std::byte* src, float* dst, size_t n) {
-  std::memcpy(dst, src, n * 4);
+  // An empty tensor's buffer may be null, and memcpy's pointers must not be, even for 0 bytes.
+  if (n > 0) std::memcpy(dst, src, n * 4);
 }
 void f64_to_f32(const std::byte* src, float* dst, size_t n) {
   for (size_t i = 0; i < n; ++i) dst[i] = static_cast<float>(load_le<double>(src + 8 * i));
@@ -99,7 +100,7 @@ uint16_t float_to_half(float f) {
   const uint32_t u = std::bit_cast<uint32_t>(f);
   const auto sign = static_cast<uint16_t>((u >> 16) & 0x8000);
   const uint32_t abs = u & 0x7fffffff;
-  if (abs > 0x7f800000) return static_cast<uint16_t>(sign | 0x7e00);  // NaN
+  if (abs > 0x7f800000) return static_cast<uint16_t>(sign | 0x7e00);   // NaN
   if (abs >= 0x477ff000) return static_cast<uint16_t>(sign | 0x7c00);  // rounds past 65504
   if (abs < 0x38800000) {
     // Subnormal half (or zero): the value in units of 2^-24, rounded to nearest even.
@@ -126,10 +127,14 @@ std::vector<std::byte> encode_f32(std::span<const float> values, std::string_vie
   auto each = [&](auto convert) {
     for (size_t i = 0; i < values.size(); ++i) put(i, convert(values[i]));
   };
-  if (name == "F32") each([](float v) { return v; });
-  else if (name == "F64") each([](float v) { return static_cast<double>(v); });
-  else if (name == "BF16") each(float_to_bf16);
-  else each(float_to_half);
+  if (name == "F32")
+    each([](float v) { return v; });
+  else if (name == "F64")
+    each([](float v) { return static_cast<double>(v); });
+  else if (name == "BF16")
+    each(float_to_bf16);
+  else
+    each(float_to_half);
   return out;
 }
 

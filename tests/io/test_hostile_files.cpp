@@ -148,3 +148,22 @@ TEST_CASE("safetensors numbers are integers as written: no truncation, no wrap",
   CHECK(err(R"({"t": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}})") ==
         "(no error)");
 }
+
+TEST_CASE("an empty npy array of each float dtype reads as empty", "[hostile]") {
+  // A zero-element array has no data bytes and its float buffer may be null; the conversion must
+  // not hand memcpy a null pointer (UBSan, found by the npy fuzzer).
+  TempDir dir("empty-npy");
+  for (const char* descr : {"<f4", "<f2", "<f8"}) {
+    INFO(descr);
+    std::string dict =
+        std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (0,), }";
+    dict.append(64 - (10 + dict.size() + 1) % 64, ' ').push_back('\n');
+    std::string bytes = "\x93NUMPY\x01";
+    bytes.push_back('\0');
+    append_le<uint16_t>(bytes, static_cast<uint16_t>(dict.size()));
+    write_bytes(dir / "e.npy", bytes + dict);
+    const auto a = io::read_npy_array(dir / "e.npy");
+    CHECK(a.shape == std::vector<int64_t>{0});
+    CHECK(a.data.empty());
+  }
+}
