@@ -89,11 +89,14 @@ reproduce: build
 reproduce-quick: build
 	./sweeps/reproduce.sh $(BUILD)/loftlab quick
 
-format:
-	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+# The C++ sources: every .cpp/.hpp of the source folders (build folders are not among them).
+CXX_SOURCES = $(shell find bench experiments lib tests -name '*.cpp' -o -name '*.hpp' | sort)
+
+format: deps
+	clang-format -i $(CXX_SOURCES)
 
 format-check: deps
-	clang-format --dry-run -Werror $$(git ls-files '*.cpp' '*.hpp')
+	clang-format --dry-run -Werror $(CXX_SOURCES)
 
 clean:
 	rm -rf $(BUILD) $(TBUILD) $(SBUILD)

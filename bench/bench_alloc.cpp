@@ -19,7 +19,7 @@ using namespace loft::alloc;
 
 Problem llama7b(double budget) {
   const auto specs = candidate_specs(parse_budget("budget:3"));
-  const int64_t shapes[7][2] = {{4096, 4096}, {4096, 4096}, {4096, 4096}, {4096, 4096},
+  const int64_t shapes[7][2] = {{4096, 4096},  {4096, 4096},  {4096, 4096}, {4096, 4096},
                                 {11008, 4096}, {11008, 4096}, {4096, 11008}};
   std::mt19937_64 rng(7);
   std::lognormal_distribution<double> spread(0.0, 0.5);

@@ -74,9 +74,11 @@ void CostCache::save() {
     h5::Handle g = h5::create_group(costs, name, where + " /costs");
     const std::string gw = fmt::format("{} /costs/{}", where, name);
     h5::write_attr(g, "key", key, gw);
-    const std::vector<double> v{e.applicable ? 1.0 : 0.0,          e.cost,
+    const std::vector<double> v{e.applicable ? 1.0 : 0.0,
+                                e.cost,
                                 e.proxy,
-                                static_cast<double>(e.storage),    static_cast<double>(e.adapter),
+                                static_cast<double>(e.storage),
+                                static_cast<double>(e.adapter),
                                 static_cast<double>(e.rank)};
     h5::write_array(g, "entry", v, gw);
   }

@@ -29,7 +29,7 @@ inline constexpr int64_t kMaxInitSteps = 10'000;
 struct Context {
   // Called with a fraction in [0, 1] and a short status text; may be empty.
   std::function<void(double, const std::string&)> progress;
-  int threads = 0;  // 0 = all
+  int threads = 0;        // 0 = all
   std::string cache_dir;  // where computed inputs (calibration statistics) persist; "" = none
 };
 
@@ -55,7 +55,9 @@ struct Experiment {
 inline const std::string& text_param(const Params& p, const char* key) {
   return std::get<std::string>(p.at(key));
 }
-inline int64_t int_param(const Params& p, const char* key) { return std::get<int64_t>(p.at(key)); }
+inline int64_t int_param(const Params& p, const char* key) {
+  return std::get<int64_t>(p.at(key));
+}
 
 const std::vector<Experiment>& experiments();
 const Experiment& find_experiment(const std::string& name);  // throws listing valid names

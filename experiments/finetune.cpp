@@ -4,8 +4,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <filesystem>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <mutex>
 
@@ -24,8 +24,12 @@ namespace {
 
 using Raw = std::map<std::string, std::string>;
 
-const std::string& text(const Params& p, const char* key) { return text_param(p, key); }
-int64_t num(const Params& p, const char* key) { return int_param(p, key); }
+const std::string& text(const Params& p, const char* key) {
+  return text_param(p, key);
+}
+int64_t num(const Params& p, const char* key) {
+  return int_param(p, key);
+}
 
 // Loading a model and checking its tokenizer once per (model, tokenizer) pair: every grid point
 // repeats them, and a missing file should fail the dry run.
@@ -64,9 +68,10 @@ Params normalise(const Raw& raw) {
   if (raw.at("adapter") != "none") {
     p["adapter"] = raw.at("adapter");
     if (!std::filesystem::exists(std::filesystem::path(raw.at("adapter")) / "adapter_config.json"))
-      fail("adapter '{}': no adapter_config.json (a PEFT LoRA adapter folder, such as "
-           "DIR/loftq_init written by loftlab init-model)",
-           raw.at("adapter"));
+      fail(
+          "adapter '{}': no adapter_config.json (a PEFT LoRA adapter folder, such as "
+          "DIR/loftq_init written by loftlab init-model)",
+          raw.at("adapter"));
     return p;
   }
   normalise_adapters(raw, p);
@@ -182,9 +187,10 @@ void normalise_adapters(const Raw& raw, Params& p) {
       fail("method: '{}' is not a finetune method (valid: {})", method, finetune_methods());
     }
     if (m->needs != init::Needs::nothing)
-      fail("method: '{}' needs calibration statistics, which finetune does not compute yet "
-           "(valid: {})",
-           method, finetune_methods());
+      fail(
+          "method: '{}' needs calibration statistics, which finetune does not compute yet "
+          "(valid: {})",
+          method, finetune_methods());
   }
   const int64_t steps = parse_integer_key(raw, "steps", 0, kMaxInitSteps);
   if (m) method = (m = &init::canonical(*m, steps))->name;  // loftq with 0 steps is qlora
@@ -320,7 +326,8 @@ Experiment finetune_experiment() {
   e.keys = training_keys();
   e.keys.insert(e.keys.begin() + 2,
                 {"corpus", "jargon", "training text: fortunes, jargon, kjv, file:PATH"});
-  e.keys.push_back({"eval_tokens", "8192", "validation tokens per perplexity (0: the whole split)"});
+  e.keys.push_back(
+      {"eval_tokens", "8192", "validation tokens per perplexity (0: the whole split)"});
   for (auto& k : adapter_keys()) e.keys.push_back(k);
   e.keys.push_back({"adapter", "none",
                     "a PEFT LoRA adapter folder (e.g. DIR/loftq_init from loftlab init-model): the "

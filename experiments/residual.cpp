@@ -8,14 +8,15 @@
 
 #include <algorithm>
 #include <charconv>
-#include <limits>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <mutex>
 
 #include "alloc/budget.hpp"
 #include "common/error.hpp"
+#include "common/rng.hpp"
 #include "experiments/allocation.hpp"
 #include "init/init.hpp"
 #include "init/patterns.hpp"
@@ -26,7 +27,6 @@
 #include "lowrank/svd.hpp"
 #include "model/calibrate.hpp"
 #include "model/token_data.hpp"
-#include "common/rng.hpp"
 #include "quant/quantizer.hpp"
 #include "sweep/point.hpp"
 
@@ -121,15 +121,17 @@ void add_calibration(const Raw& raw, const init::Method& m, init::Weight weight,
     p["damping"] = parse_positive_or_zero(raw, "damping");
   }
   if (raw.at("calib_corpus") == "none")
-    fail("method '{}'{} needs calibration statistics: set calib_corpus (fortunes, jargon, kjv, "
-         "file:PATH) and, unless source is a model, calib_model",
-         m.name, m.uses_steps ? fmt::format(" with weight = {}", init::name(weight)) : "");
+    fail(
+        "method '{}'{} needs calibration statistics: set calib_corpus (fortunes, jargon, kjv, "
+        "file:PATH) and, unless source is a model, calib_model",
+        m.name, m.uses_steps ? fmt::format(" with weight = {}", init::name(weight)) : "");
   const auto& model = raw.at("calib_model") == "source" ? raw.at("source") : raw.at("calib_model");
   if (model.rfind("llama2c:", 0) != 0 && model.rfind("hf:", 0) != 0 &&
       model.rfind("pretrained:", 0) != 0)
-    fail("calib_model: '{}' is not a model (valid: llama2c:FILE, hf:DIR, pretrained:NAME); the "
-         "calibration statistics need a forward pass",
-         model);
+    fail(
+        "calib_model: '{}' is not a model (valid: llama2c:FILE, hf:DIR, pretrained:NAME); the "
+        "calibration statistics need a forward pass",
+        model);
   p["calib_model"] = model;
   p["calib_corpus"] = raw.at("calib_corpus");
   p["calib_tokenizer"] = model::resolve_tokenizer(model, raw.at("calib_tokenizer"));
@@ -271,8 +273,8 @@ Plan make_plan(const Params& p) {
   } else {
     plan.rank = init::parse_rank_rules("1");  // qlora's A is never used here
   }
-  plan.options.nuclear = p.count("nuclear") ? init::parse_nuclear(text("nuclear"))
-                                             : init::Nuclear::ends;
+  plan.options.nuclear =
+      p.count("nuclear") ? init::parse_nuclear(text("nuclear")) : init::Nuclear::ends;
   if (p.count("weight")) plan.options.weight = init::parse_weight(text("weight"));
   if (p.count("scale")) plan.options.scale = init::parse_scale(text("scale"));
   if (p.count("damping")) plan.options.damping = std::get<double>(p.at("damping"));
@@ -328,7 +330,8 @@ std::vector<TensorResult> run_tensor(const Plan& plan, const std::string& source
 
 // With quant = budget:..., the allocation over the selected tensors for the point's method
 // becomes the plan's per-tensor rules.
-std::optional<BudgetResult> apply_budget(Plan& plan, const Params& p, const io::TensorSource& source,
+std::optional<BudgetResult> apply_budget(Plan& plan, const Params& p,
+                                         const io::TensorSource& source,
                                          const std::vector<io::TensorInfo>& tensors,
                                          const Context& ctx) {
   const auto& quant = std::get<std::string>(p.at("quant"));
@@ -341,7 +344,8 @@ std::optional<BudgetResult> apply_budget(Plan& plan, const Params& p, const io::
   s.options.nuclear = init::Nuclear::none;
   s.source_id = source_identity(std::get<std::string>(p.at("source")));
   s.threads = ctx.threads;
-  if (ctx.progress) s.progress = [&](double f, const std::string& t) { ctx.progress(0, "costs " + t); };
+  if (ctx.progress)
+    s.progress = [&](double f, const std::string& t) { ctx.progress(0, "costs " + t); };
   std::vector<alloc::TensorInfo> infos;
   for (const auto& t : tensors) infos.push_back({t.name, t.shape.at(0), t.shape.at(1)});
   auto r = allocate_budget(s, infos, [&](const std::string& n) { return source.load(n); });
@@ -442,8 +446,8 @@ std::vector<Record> run_chain(const std::vector<Params>& points, const Context& 
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   std::vector<Record> out;
   for (size_t j = 0; j < points.size(); ++j) {
-    const size_t at = static_cast<size_t>(
-        std::lower_bound(sorted.begin(), sorted.end(), steps[j]) - sorted.begin());
+    const size_t at = static_cast<size_t>(std::lower_bound(sorted.begin(), sorted.end(), steps[j]) -
+                                          sorted.begin());
     std::vector<const TensorResult*> mine;
     for (const auto& r : results) mine.push_back(&r[at]);
     out.push_back(make_record(points[j], tensors, mine, seconds, budget, plan.stats != nullptr));
@@ -493,9 +497,11 @@ Experiment residual_experiment() {
       {"weight", "none", "loftq/qpissa low-rank step weighting: none, act (H), fisher"},
       {"scale", "exact", "act weighting (qera, weight = act): exact (chol H) or diag"},
       {"damping", "0.01", "lambda added to H's diagonal relative to its mean (weighted methods)"},
-      {"calib_corpus", "none", "calibration corpus of data-aware methods: fortunes, jargon, kjv, file:"},
+      {"calib_corpus", "none",
+       "calibration corpus of data-aware methods: fortunes, jargon, kjv, file:"},
       {"calib_model", "source", "model whose forward gives the statistics (source: the source)"},
-      {"calib_tokenizer", "auto", "its tokenizer: llama2c:FILE or byte (auto: byte for pretrained:)"},
+      {"calib_tokenizer", "auto",
+       "its tokenizer: llama2c:FILE or byte (auto: byte for pretrained:)"},
       {"calib_tokens", "16384", "calibration tokens"},
       {"calib_seq_len", "128", "calibration sequence length"},
   };

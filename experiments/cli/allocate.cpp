@@ -51,7 +51,8 @@ int cmd_allocate(int argc, char** argv) {
   if (!parse_command_line(argc, argv, desc, "allocate", Positional{"SOURCE", &source})) return 0;
   if (budget.empty()) fail("no --budget given, e.g. --budget 3.0 (see loftlab allocate --help)");
   if (steps < 0 || steps > 10'000) fail("--steps {}: not in 0..10000", steps);
-  if (threads < 0 || threads > kMaxThreads) fail("--threads {}: not in 0..{}", threads, kMaxThreads);
+  if (threads < 0 || threads > kMaxThreads)
+    fail("--threads {}: not in 0..{}", threads, kMaxThreads);
 
   exp::BudgetSettings s;
   s.budget = alloc::is_budget(budget) ? budget : "budget:" + budget;

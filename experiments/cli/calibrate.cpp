@@ -28,8 +28,8 @@ int cmd_calibrate(int argc, char** argv) {
       "diagonal empirical Fisher of each weight. MODEL: llama2c:FILE, hf:DIR, pretrained:NAME.\n"
       "An existing FILE with the same key (model, corpus, tokenizer, tokens, seq-len, seed) is\n"
       "kept; one with another key is an error naming the difference.\n\noptions");
-  desc.add_options()("help,h", "print this help")(
-      "corpus", po::value(&key.corpus)->required(), "fortunes, jargon, kjv or file:PATH")(
+  desc.add_options()("help,h", "print this help")("corpus", po::value(&key.corpus)->required(),
+                                                  "fortunes, jargon, kjv or file:PATH")(
       "tokens", po::value(&key.tokens)->default_value(16384), "calibration tokens")(
       "out", po::value(&out)->required(), "the calibration file (.h5) to write")(
       "tokenizer", po::value(&tokenizer)->default_value("auto"),
@@ -53,8 +53,10 @@ int cmd_calibrate(int argc, char** argv) {
   key.tokenizer = model::resolve_tokenizer(key.model, tokenizer);
   const auto start = std::chrono::steady_clock::now();
   opt.progress = [&](double f) {
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    fmt::print(stderr, "\rcalibrate: {:5.1f}%  ETA {:.0f} s   ", 100 * f, f > 0 ? s * (1 - f) / f : 0);
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    fmt::print(stderr, "\rcalibrate: {:5.1f}%  ETA {:.0f} s   ", 100 * f,
+               f > 0 ? s * (1 - f) / f : 0);
   };
   bool computed = false;
   const auto s = model::load_or_calibrate(key, out, opt, &computed);

@@ -18,8 +18,8 @@
 #include "init/init.hpp"
 #include "init/rank.hpp"
 #include "io/npy.hpp"
-#include "model/calibrate.hpp"
 #include "lowrank/svd.hpp"
+#include "model/calibrate.hpp"
 
 namespace po = boost::program_options;
 

@@ -57,9 +57,9 @@ struct Options {
 
 // Single-quoted for a POSIX shell when it holds anything but safe characters.
 std::string shell_quote(std::string_view s) {
-  const bool safe = !s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
-                                                      "OPQRSTUVWXYZ0123456789_-.,/:=+@%") ==
-                                      std::string_view::npos;
+  const bool safe = !s.empty() && s.find_first_not_of(
+                                      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+                                      "OPQRSTUVWXYZ0123456789_-.,/:=+@%") == std::string_view::npos;
   if (safe) return std::string(s);
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -99,7 +99,8 @@ std::optional<Options> parse_options(int argc, char** argv) {
       "threads", po::value(&o.threads)->default_value(0), "OpenMP threads in all (0 = all)")(
       "shard", po::value(&shard), "I/N: compute only targets with index mod N == I")(
       "assemble", "assemble DIR from the finished shards (after --shard runs)")(
-      "dry-run", "print the plan (tensors, shapes, quantizer, rank, bits, output size), do nothing")(
+      "dry-run",
+      "print the plan (tensors, shapes, quantizer, rank, bits, output size), do nothing")(
       "force", "replace an existing DIR, and discard an unfinished export with other parameters");
   const auto parsed =
       parse_command_line(argc, argv, desc, "init-model", Positional{"SOURCE", &o.source});
@@ -110,8 +111,7 @@ std::optional<Options> parse_options(int argc, char** argv) {
   o.assemble = vm.count("assemble") != 0;
   o.dry_run = vm.count("dry-run") != 0;
   o.force = vm.count("force") != 0;
-  if (o.jobs < 1 || o.jobs > kMaxThreads)
-    fail("--jobs {}: must be in 1..{}", o.jobs, kMaxThreads);
+  if (o.jobs < 1 || o.jobs > kMaxThreads) fail("--jobs {}: must be in 1..{}", o.jobs, kMaxThreads);
   if (o.threads < 0 || o.threads > kMaxThreads)
     fail("--threads {}: must be in 0..{}", o.threads, kMaxThreads);
   if (o.steps < 0 || o.steps > exp::kMaxInitSteps)
@@ -243,9 +243,8 @@ std::string human_bytes(double b) {
 }
 
 void print_plan(const engine::ModelPlan& plan, const Setup& s, const Options& o) {
-  fmt::print("init-model {} -> {} ({} tensors: {} initialised by {}, {} copied)\n", o.source,
-             o.out, plan.tensors.size(), plan.targets, s.method->name,
-             plan.tensors.size() - plan.targets);
+  fmt::print("init-model {} -> {} ({} tensors: {} initialised by {}, {} copied)\n", o.source, o.out,
+             plan.tensors.size(), plan.targets, s.method->name, plan.tensors.size() - plan.targets);
   fmt::print("{:<56} {:>14} {:<6} {:<12} {:>8} {:>6}\n", "tensor", "shape", "dtype", "quant",
              "rank", "bits");
   double bytes = 0, adapter = 0, qbits = 0, qn = 0;
@@ -289,8 +288,8 @@ class Progress {
     if (!on_) return;
     const double t = std::chrono::duration<double>(Clock::now() - t0_).count();
     const double rate = seen_ / std::max(t, 1e-9);
-    fmt::print(stderr, "\rinit-model: {}/{} tensors, {:.1f} M params/s, ETA {}   ", done_,
-               total_, rate / 1e6, sweep::format_duration((params_ - seen_) / rate));
+    fmt::print(stderr, "\rinit-model: {}/{} tensors, {:.1f} M params/s, ETA {}   ", done_, total_,
+               rate / 1e6, sweep::format_duration((params_ - seen_) / rate));
     if (done_ == total_) fmt::print(stderr, "\n");
   }
   double seconds() const { return std::chrono::duration<double>(Clock::now() - t0_).count(); }
@@ -350,7 +349,8 @@ std::string missing_stages(const engine::ModelPlan& plan, const engine::Staging&
   size_t missing = 0;
   std::string first;
   for (size_t i = 0; i < plan.tensors.size(); ++i)
-    if (plan.tensors[i].target && !engine::read_stage(st.stage_file(i), plan.tensors[i].info.name)) {
+    if (plan.tensors[i].target &&
+        !engine::read_stage(st.stage_file(i), plan.tensors[i].info.name)) {
       if (missing++ == 0) first = plan.tensors[i].info.name;
     }
   return missing ? fmt::format("{} of {} targets (e.g. '{}')", missing, plan.targets, first) : "";
@@ -373,7 +373,8 @@ results::SweepLock lock_staging(const engine::Staging& st, const Options& o,
       fs::remove_all(st.tensors());
     }
   }
-  if (!fs::exists(st.params()) || read_regular_file(st.params(), "export parameters", 1 << 20) != params)
+  if (!fs::exists(st.params()) ||
+      read_regular_file(st.params(), "export parameters", 1 << 20) != params)
     write_file_atomic(st.params(), params);
   return lock;
 }
@@ -416,8 +417,8 @@ int run(const Options& o, const Ranks& ranks) {
   } else if (!ranks.broadcast("").empty()) {
     return 1;
   }
-  const sweep::Shard shard = ranks.mpi() ? sweep::Shard{ranks.rank(), ranks.size()}
-                                         : o.shard.value_or(sweep::Shard{});
+  const sweep::Shard shard =
+      ranks.mpi() ? sweep::Shard{ranks.rank(), ranks.size()} : o.shard.value_or(sweep::Shard{});
   const auto t0 = Clock::now();
   double params_done = 0;
   size_t ran = 0;
@@ -425,17 +426,20 @@ int run(const Options& o, const Ranks& ranks) {
   const long all_ran = ranks.sum(static_cast<long>(ran));
   ranks.barrier();
   if (o.shard) {
-    fmt::print("init-model: shard {}/{}: {} tensors computed in {}; when every shard is done: {} "
-               "--assemble\n",
-               shard.index, shard.count, ran, sweep::format_duration(std::chrono::duration<double>(Clock::now() - t0).count()),
-               o.command.substr(0, o.command.find(" --shard")));
+    fmt::print(
+        "init-model: shard {}/{}: {} tensors computed in {}; when every shard is done: {} "
+        "--assemble\n",
+        shard.index, shard.count, ran,
+        sweep::format_duration(std::chrono::duration<double>(Clock::now() - t0).count()),
+        o.command.substr(0, o.command.find(" --shard")));
     return 0;
   }
   if (!lead) return 0;
   if (const auto missing = missing_stages(plan, st); !missing.empty())
-    fail("cannot assemble {}: {} have no finished stage in {}; run the missing --shard parts "
-         "first",
-         st.out.string(), missing, st.tensors().string());
+    fail(
+        "cannot assemble {}: {} have no finished stage in {}; run the missing --shard parts "
+        "first",
+        st.out.string(), missing, st.tensors().string());
   engine::ExportInfo info;
   info.dtype = s.dtype;
   info.base_model = st.out.string();
@@ -443,17 +447,19 @@ int run(const Options& o, const Ranks& ranks) {
   info.params = params;
   info.source_dir = m.dir;
   if (m.dir.empty())
-    info.config_json = engine::llama_config_json(
-        *m.source->config(), s.dtype == "BF16" ? "bfloat16" : s.dtype == "F16" ? "float16" : "float32");
+    info.config_json =
+        engine::llama_config_json(*m.source->config(), s.dtype == "BF16"  ? "bfloat16"
+                                                       : s.dtype == "F16" ? "float16"
+                                                                          : "float32");
   const uint64_t bytes = engine::assemble(*m.source, plan, st, info);
   engine::publish(st, o.force);
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   fmt::print(
       "init-model: {} tensors initialised ({} computed now), {} copied, {} written to {} in {} "
       "({:.1f} M params/s), peak RSS {:.2f} GB\n",
-      plan.targets, all_ran, plan.tensors.size() - plan.targets, human_bytes(static_cast<double>(bytes)),
-      st.out.string(), sweep::format_duration(secs), params_done / std::max(secs, 1e-9) / 1e6,
-      peak_rss_gb());
+      plan.targets, all_ran, plan.tensors.size() - plan.targets,
+      human_bytes(static_cast<double>(bytes)), st.out.string(), sweep::format_duration(secs),
+      params_done / std::max(secs, 1e-9) / 1e6, peak_rss_gb());
   return 0;
 }
 

@@ -26,7 +26,6 @@ namespace fs = std::filesystem;
 namespace loft::cli {
 namespace {
 
-
 // The per-tensor traces of a point as a table: tensor, values recorded, final value of each.
 results::Summary layer_table(const results::Record& r) {
   using results::Column;

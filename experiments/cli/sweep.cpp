@@ -73,7 +73,8 @@ std::optional<Options> parse_options(int argc, char** argv) {
       "shard", po::value(&shard),
       "I/N: run only the points whose index (in the id-sorted list) mod N is I; no merge")(
       "out,o", po::value(&o.out), "results folder (default: results/<name>)");
-  const auto parsed = parse_command_line(argc, argv, desc, "sweep", Positional{"CONFIG", &o.config});
+  const auto parsed =
+      parse_command_line(argc, argv, desc, "sweep", Positional{"CONFIG", &o.config});
   if (!parsed) {
     std::cout << "experiments:\n";
     for (const auto& e : exp::experiments()) {

@@ -28,10 +28,11 @@ Problem make_problem(const CostTable& t, const BudgetSpec& b, bool proxy,
       map[i].push_back(static_cast<int>(c));
     }
     if (group.empty())
-      fail("tensor '{}' ({} x {}): no candidate can store it (its size is not a multiple of "
-           "any candidate's block); add a block size that divides {}",
-           t.tensors[i].name, t.tensors[i].rows, t.tensors[i].cols,
-           t.tensors[i].rows * t.tensors[i].cols);
+      fail(
+          "tensor '{}' ({} x {}): no candidate can store it (its size is not a multiple of "
+          "any candidate's block); add a block size that divides {}",
+          t.tensors[i].name, t.tensors[i].rows, t.tensors[i].cols,
+          t.tensors[i].rows * t.tensors[i].cols);
     p.groups.push_back(std::move(group));
   }
   return p;

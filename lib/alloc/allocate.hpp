@@ -12,7 +12,7 @@
 namespace loft::alloc {
 
 struct Allocation {
-  std::vector<int> pick;            // candidate index per tensor
+  std::vector<int> pick;               // candidate index per tensor
   init::PerTensor<quant::Spec> rules;  // one rule per tensor, its exact name as the glob
   double bits_per_weight = 0;          // of the quantised bases, scales included
   double adapter_bits_per_weight = 0;  // the adapters' r (m + n) 16-bit values, per base weight
@@ -20,7 +20,7 @@ struct Allocation {
   double objective = 0;                // total cost (sum of squared residuals)
   double lower_bound = 0;              // Lagrangian bound; gap = objective - lower_bound
   double multiplier = 0;
-  int proxy_disagreements = 0;  // tensors where the proxy's own optimum picks another candidate
+  int proxy_disagreements = 0;   // tensors where the proxy's own optimum picks another candidate
   double proxy_choice_cost = 0;  // the residual cost of the proxy's allocation
 };
 

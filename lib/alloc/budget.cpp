@@ -56,11 +56,11 @@ std::vector<int> parse_blocks(std::string_view text, std::string_view list) {
 std::vector<std::string> parse_candidates(std::string_view text, std::string_view list) {
   std::vector<std::string> out;
   for (auto item : items(list)) {
-    if (item.empty())
-      bad(text, fmt::format("empty candidate in 'candidates={}'", list));
+    if (item.empty()) bad(text, fmt::format("empty candidate in 'candidates={}'", list));
     if (item.find(':') != std::string_view::npos)
       bad(text, fmt::format("candidate '{}' has options: name rows only, and set block sizes "
-                            "with blocks= and double quantisation with dq=", item));
+                            "with blocks= and double quantisation with dq=",
+                            item));
     try {
       quant::parse(item);
     } catch (const Error& e) {

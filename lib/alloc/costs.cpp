@@ -72,8 +72,8 @@ CostTable compute_costs(const std::vector<TensorInfo>& tensors,
   std::mutex mu;
   size_t done = 0;
   const int n = static_cast<int>(tensors.size());
-  const int threads = std::min(
-      n, std::max(1, settings.threads > 0 ? settings.threads : omp_get_max_threads()));
+  const int threads =
+      std::min(n, std::max(1, settings.threads > 0 ? settings.threads : omp_get_max_threads()));
 #pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
   for (int i = 0; i < n; ++i) {
     const auto& t = tensors[static_cast<size_t>(i)];

@@ -39,8 +39,10 @@ std::vector<int> hull(const std::vector<Item>& group, const std::vector<int>& fr
       // b lies on or above the segment a-c: drop it.
       const double lhs = (b.cost - a.cost) * static_cast<double>(c.storage - a.storage);
       const double rhs = (c.cost - a.cost) * static_cast<double>(b.storage - a.storage);
-      if (lhs >= rhs) h.pop_back();
-      else break;
+      if (lhs >= rhs)
+        h.pop_back();
+      else
+        break;
     }
     h.push_back(i);
   }
@@ -53,15 +55,16 @@ void check(const Problem& p) {
     if (p.groups[g].empty()) fail("tensor {} has no candidate that can store it", g);
     for (const Item& it : p.groups[g])
       if (!(it.cost >= 0) || it.storage < 0)
-        fail("tensor {}: a candidate has cost {} and storage {} (need cost >= 0, storage >= 0)",
-             g, it.cost, it.storage);
+        fail("tensor {}: a candidate has cost {} and storage {} (need cost >= 0, storage >= 0)", g,
+             it.cost, it.storage);
   }
   const int64_t need = min_storage(p);
   if (p.capacity < need)
-    fail("the budget of {:.4f} bits per weight is below the minimum achievable with these "
-         "candidates, {:.4f} bits per weight (every tensor at its smallest candidate); raise "
-         "the budget or add smaller candidates",
-         static_cast<double>(p.capacity) / p.weights, static_cast<double>(need) / p.weights);
+    fail(
+        "the budget of {:.4f} bits per weight is below the minimum achievable with these "
+        "candidates, {:.4f} bits per weight (every tensor at its smallest candidate); raise "
+        "the budget or add smaller candidates",
+        static_cast<double>(p.capacity) / p.weights, static_cast<double>(need) / p.weights);
 }
 
 // The storage unit of a problem: the gcd of every frontier item's storage above its group's
@@ -251,8 +254,7 @@ Solution solve(const Problem& p, Solver solver) {
   if (solver == Solver::automatic)
     solver = dp_cells(p, fronts) <= kMaxDpCells ? Solver::dp : Solver::cbc;
   if (solver == Solver::dp && dp_cells(p, fronts) > kMaxDpCells)
-    fail("the dynamic programme would need more than {} cells; use the cbc solver",
-         kMaxDpCells);
+    fail("the dynamic programme would need more than {} cells; use the cbc solver", kMaxDpCells);
   Solution s;
   s.solver = solver;
   int64_t margin = 0;
@@ -263,8 +265,8 @@ Solution solve(const Problem& p, Solver solver) {
     if (s.storage <= p.capacity) break;
     // The solver's feasibility tolerance admitted a few bits too many: tighten and re-solve.
     if (attempt == 4)
-      fail("the MILP solver keeps exceeding the budget ({} bits over {})",
-           s.storage - p.capacity, p.capacity);
+      fail("the MILP solver keeps exceeding the budget ({} bits over {})", s.storage - p.capacity,
+           p.capacity);
     margin += s.storage - p.capacity;
   }
   s.objective = 0;

@@ -45,8 +45,8 @@ struct Solution {
   std::vector<int> pick;  // item index per group
   double objective = 0;   // sum of the picked costs, in group order
   int64_t storage = 0;
-  double lower_bound = 0;  // the Lagrangian (= LP) bound
-  double multiplier = 0;   // its l: the cost one more bit of storage saves at the margin
+  double lower_bound = 0;      // the Lagrangian (= LP) bound
+  double multiplier = 0;       // its l: the cost one more bit of storage saves at the margin
   Solver solver = Solver::dp;  // the one that ran
   double gap() const { return objective - lower_bound; }
 };

@@ -25,6 +25,8 @@ inline uint64_t derive_seed(uint64_t seed, std::string_view tag) {
   return mix64(seed ^ mix64(h));
 }
 
-inline Rng make_rng(uint64_t seed, std::string_view tag = {}) { return Rng(derive_seed(seed, tag)); }
+inline Rng make_rng(uint64_t seed, std::string_view tag = {}) {
+  return Rng(derive_seed(seed, tag));
+}
 
 }  // namespace loft

@@ -20,9 +20,10 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 // Files of a Hugging Face folder that travel with the weights.
-constexpr const char* kTokenizerFiles[] = {
-    "tokenizer.json",   "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
-    "added_tokens.json", "vocab.json",           "merges.txt",      "generation_config.json"};
+constexpr const char* kTokenizerFiles[] = {"tokenizer.json",    "tokenizer_config.json",
+                                           "tokenizer.model",   "special_tokens_map.json",
+                                           "added_tokens.json", "vocab.json",
+                                           "merges.txt",        "generation_config.json"};
 constexpr size_t kMaxSideFile = size_t(1) << 30;
 
 std::vector<std::byte> matrix_bytes(const Matrix& m, std::string_view dtype) {
@@ -119,9 +120,10 @@ fs::path Staging::stage_file(size_t index) const {
 void write_stage(const fs::path& file, const std::string& name, const init::Result& r,
                  std::string_view dtype) {
   const auto shape = [](const Matrix& m) { return std::vector<int64_t>{m.rows(), m.cols()}; };
-  std::vector<io::RawTensor> t = {{"weight", std::string(dtype), shape(r.Q), matrix_bytes(r.Q, dtype)},
-                                  {"lora_A", "F32", shape(r.A), matrix_bytes(r.A, "F32")},
-                                  {"lora_B", "F32", shape(r.B), matrix_bytes(r.B, "F32")}};
+  std::vector<io::RawTensor> t = {
+      {"weight", std::string(dtype), shape(r.Q), matrix_bytes(r.Q, dtype)},
+      {"lora_A", "F32", shape(r.A), matrix_bytes(r.A, "F32")},
+      {"lora_B", "F32", shape(r.B), matrix_bytes(r.B, "F32")}};
   const json meta = {{"rank", r.rank},
                      {"lora_alpha", r.lora_alpha},
                      {"bits_per_weight", r.bits_per_weight},
@@ -181,19 +183,22 @@ uint64_t assemble(const io::TensorSource& source, const ModelPlan& plan, const S
         const fs::path stage = st.stage_file(i);
         pieces.push_back({{name, dtype, t.info.shape, n},
                           [stage](AtomicFile& out) { write_staged(out, stage, "weight"); }});
-      } else if (const auto raw = source.raw(name); !raw.empty() || io::element_count(t.info.shape).n == 0) {
-        pieces.push_back({{name, t.info.dtype, t.info.shape, raw.size()}, [&source, name](AtomicFile& out) {
-                            const auto bytes = source.raw(name);
-                            out.write(bytes.data(), bytes.size());
-                            source.release(name);
-                          }});
+      } else if (const auto raw = source.raw(name);
+                 !raw.empty() || io::element_count(t.info.shape).n == 0) {
+        pieces.push_back(
+            {{name, t.info.dtype, t.info.shape, raw.size()}, [&source, name](AtomicFile& out) {
+               const auto bytes = source.raw(name);
+               out.write(bytes.data(), bytes.size());
+               source.release(name);
+             }});
       } else {
         // Sources without stored bytes (llama2c: float32): the loaded values, re-encoded.
         const size_t n = io::element_count(t.info.shape).n * dtype_bytes(t.info.dtype);
-        pieces.push_back({{name, t.info.dtype, t.info.shape, n}, [&source, name, &t](AtomicFile& out) {
-                            const auto bytes = matrix_bytes(source.load(name), t.info.dtype);
-                            out.write(bytes.data(), bytes.size());
-                          }});
+        pieces.push_back(
+            {{name, t.info.dtype, t.info.shape, n}, [&source, name, &t](AtomicFile& out) {
+               const auto bytes = matrix_bytes(source.load(name), t.info.dtype);
+               out.write(bytes.data(), bytes.size());
+             }});
       }
       total += pieces.back().entry.bytes;
     }
@@ -247,9 +252,10 @@ void publish(const Staging& st, bool force) {
   const fs::path old = st.root / "replaced";
   if (exists) {
     if (!force)
-      fail("{} appeared while the export ran; it is left as it is (the export stays in {}; "
-           "rerun with --force to replace it)",
-           st.out.string(), st.root.string());
+      fail(
+          "{} appeared while the export ran; it is left as it is (the export stays in {}; "
+          "rerun with --force to replace it)",
+          st.out.string(), st.root.string());
     fs::rename(st.out, old);
   }
   fs::rename(st.build(), st.out);

@@ -13,7 +13,8 @@ class HfOrder final : public io::TensorSource {
   std::vector<io::TensorInfo> list() const override { return s_->list(); }
   Matrix load(const std::string& name) const override {
     Matrix w = s_->load(name);
-    if (name.ends_with("self_attn.q_proj.weight")) return io::rope_pairs_to_half_split(w, cfg_.n_heads);
+    if (name.ends_with("self_attn.q_proj.weight"))
+      return io::rope_pairs_to_half_split(w, cfg_.n_heads);
     if (name.ends_with("self_attn.k_proj.weight"))
       return io::rope_pairs_to_half_split(w, cfg_.n_kv_heads);
     return w;

@@ -16,11 +16,11 @@ namespace loft::engine {
 
 struct TensorPlan {
   io::TensorInfo info;
-  std::string file;       // output shard (relative name)
-  bool target = false;    // initialised; otherwise copied
-  quant::Spec quant;      // targets, when the method quantises (empty name otherwise)
-  init::RankSpec rank;    // targets
-  std::string module;     // targets: the module path (the name without ".weight")
+  std::string file;     // output shard (relative name)
+  bool target = false;  // initialised; otherwise copied
+  quant::Spec quant;    // targets, when the method quantises (empty name otherwise)
+  init::RankSpec rank;  // targets
+  std::string module;   // targets: the module path (the name without ".weight")
 };
 
 struct ModelPlan {

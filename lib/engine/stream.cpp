@@ -44,7 +44,9 @@ void stream_tensors(const io::TensorSource& source, const std::vector<std::strin
         if (options.on_done) options.on_done(done, elements);
       } catch (const std::exception& e) {
         std::lock_guard lock(done_mu);
-        if (!error) error = std::make_exception_ptr(Error(fmt::format("tensor '{}': {}", names[i], e.what())));
+        if (!error)
+          error =
+              std::make_exception_ptr(Error(fmt::format("tensor '{}': {}", names[i], e.what())));
         stop = true;
       }
     }

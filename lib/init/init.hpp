@@ -61,11 +61,11 @@ Nuclear parse_nuclear(std::string_view text);  // "none" | "ends" | "every"; thr
 std::string_view format(Nuclear n);
 
 struct Options {
-  int steps = 1;              // T, alternating steps (loftq, qpissa)
-  uint64_t seed = 0;          // lora/qlora's A and the randomized SVD sketches
-  lowrank::SvdSpec svd;       // default "exact"
-  double lora_alpha = 0;      // <= 0 means alpha = rank (s = 1)
-  bool stop_on_rise = false;  // "stop = rise": keep the best step once the residual rises
+  int steps = 1;                    // T, alternating steps (loftq, qpissa)
+  uint64_t seed = 0;                // lora/qlora's A and the randomized SVD sketches
+  lowrank::SvdSpec svd;             // default "exact"
+  double lora_alpha = 0;            // <= 0 means alpha = rank (s = 1)
+  bool stop_on_rise = false;        // "stop = rise": keep the best step once the residual rises
   Nuclear nuclear = Nuclear::ends;  // where residual_nuclear costs an extra eigensolve
   // ||W - q(W)||_* when the caller already has it (it depends on W and q alone, so a sweep
   // computes it once per tensor and quantizer): qlora's and loftq's t = 0 value, used instead of
@@ -110,7 +110,7 @@ struct Method {
   // The step methods' shared alternation (initialize_chain); null for the others.
   void (*chain)(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& options,
                 std::span<const int> steps, const std::function<void(int, Result&&)>& emit);
-  Needs needs = Needs::nothing;  // Options::stats it requires whatever Options::weight says
+  Needs needs = Needs::nothing;         // Options::stats it requires whatever Options::weight says
   std::string_view zero_steps_is = {};  // the method it equals with steps = 0 (loftq: qlora)
 };
 

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <limits>
 
-#include "common/finite.hpp"
 #include "common/error.hpp"
+#include "common/finite.hpp"
 #include "common/rng.hpp"
 #include "init/init.hpp"
 #include "lowrank/nuclear.hpp"
@@ -103,8 +103,8 @@ Result run_qlora(ConstMatrixRef w, const quant::Spec& q, int rank, const Options
   run.qlora_norm = frobenius_distance(w, run.res.Q);
   double nuclear = kNaN;
   if (opt.nuclear != Nuclear::none)
-    nuclear = std::isnan(opt.qlora_nuclear) ? lowrank::nuclear_norm(w - run.res.Q)
-                                            : opt.qlora_nuclear;
+    nuclear =
+        std::isnan(opt.qlora_nuclear) ? lowrank::nuclear_norm(w - run.res.Q) : opt.qlora_nuclear;
   if (opt.stats.h) check_input_stats(*opt.stats.h, w.cols(), "qlora");
   run.qlora_act = run.act_norm(w - run.res.Q);
   run.record(run.qlora_norm, nuclear, run.qlora_act);
@@ -130,8 +130,8 @@ Result as_run_alone(Result res, const std::vector<bool>& free_nuclear, Nuclear m
 
 // LoftQ and QPiSSA: the same alternation, started from B A = 0 or from the SVD of W, run to the
 // largest of `targets` and emitted at each.
-void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt,
-               bool svd_first, std::span<const int> targets, const Emit& emit) {
+void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt, bool svd_first,
+               std::span<const int> targets, const Emit& emit) {
   Run run(w, q, rank, opt);
   Result& res = run.res;
   res.bits_per_weight = quant::bits_per_weight(q);
@@ -279,8 +279,7 @@ const std::vector<Method>& methods() {
   static const std::vector<Method> table = {
       {"lora", "no quantisation: Q = W, A Kaiming-uniform (PEFT), B = 0", false, false, true,
        run_lora, nullptr},
-      {"qlora", "Q = q(W), A Kaiming-uniform (PEFT), B = 0", true, false, true, run_qlora,
-       nullptr},
+      {"qlora", "Q = q(W), A Kaiming-uniform (PEFT), B = 0", true, false, true, run_qlora, nullptr},
       {"loftq",
        "LoftQ Alg. 1: T alternating steps Q = q(W - sBA), BA = SVD_r(W - Q), quantise first", true,
        true, true, run_loftq, chain_loftq, Needs::nothing, "qlora"},
@@ -323,9 +322,12 @@ Nuclear parse_nuclear(std::string_view text) {
 
 std::string_view format(Nuclear n) {
   switch (n) {
-    case Nuclear::none: return "none";
-    case Nuclear::ends: return "ends";
-    case Nuclear::every: return "every";
+    case Nuclear::none:
+      return "none";
+    case Nuclear::ends:
+      return "ends";
+    case Nuclear::every:
+      return "every";
   }
   return "?";
 }

@@ -13,16 +13,19 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kMinDamping = 1e-6, kMaxDamping = 1.0;
 
-bool finite(const MatrixD& m) { return m.allFinite(); }
+bool finite(const MatrixD& m) {
+  return m.allFinite();
+}
 
 // v + lambda * mean(v); refused when a damped entry is still not positive.
 Eigen::VectorXd damped(const Eigen::VectorXd& v, double lambda, std::string_view what) {
   const double mean = v.mean();
   const Eigen::VectorXd out = (v.array() + lambda * mean).matrix();
   if (!(out.minCoeff() > 0))
-    fail("{}: the statistics have a zero or negative entry ({:.3g}) even with damping lambda = "
-         "{:.3g} relative to their mean {:.3g}: raise the damping or calibrate on more tokens",
-         what, out.minCoeff(), lambda, mean);
+    fail(
+        "{}: the statistics have a zero or negative entry ({:.3g}) even with damping lambda = "
+        "{:.3g} relative to their mean {:.3g}: raise the damping or calibrate on more tokens",
+        what, out.minCoeff(), lambda, mean);
   return out;
 }
 
@@ -44,13 +47,16 @@ Scale parse_scale(std::string_view s) {
 std::string_view name(Weight w) {
   return w == Weight::none ? "none" : w == Weight::act ? "act" : "fisher";
 }
-std::string_view name(Scale s) { return s == Scale::exact ? "exact" : "diag"; }
+std::string_view name(Scale s) {
+  return s == Scale::exact ? "exact" : "diag";
+}
 
 void check_input_stats(const MatrixD& h, Eigen::Index in, std::string_view what) {
   if (h.rows() != h.cols() || h.cols() != in)
-    fail("{}: calibration statistics H are {}x{}, but the matrix has {} input features (is the "
-         "calibration file from another model?)",
-         what, h.rows(), h.cols(), in);
+    fail(
+        "{}: calibration statistics H are {}x{}, but the matrix has {} input features (is the "
+        "calibration file from another model?)",
+        what, h.rows(), h.cols(), in);
   if (!finite(h)) fail("{}: calibration statistics H hold NaN or Inf (recompute them)", what);
 }
 
@@ -61,8 +67,7 @@ Weighting::Weighting(Weight weight, Scale scale, double lambda, const LayerStats
   if (!(lambda >= 0) || !std::isfinite(lambda))
     fail("damping {} is not valid (a finite number >= 0, relative to the mean diagonal)", lambda);
   if (weight == Weight::fisher) {
-    if (!stats.fisher)
-      fail("weight = fisher needs Fisher statistics (calibrate with --fisher)");
+    if (!stats.fisher) fail("weight = fisher needs Fisher statistics (calibrate with --fisher)");
     const MatrixD& f = *stats.fisher;
     if (f.rows() != out || f.cols() != in)
       fail("Fisher statistics are {}x{}, but the matrix is {}x{}", f.rows(), f.cols(), out, in);
@@ -94,9 +99,10 @@ Weighting::Weighting(Weight weight, Scale scale, double lambda, const LayerStats
       return;
     }
     if (l >= kMaxDamping)
-      fail("calibration statistics H ({}x{}) are not positive definite even with damping {}: "
-           "are they from this layer?",
-           in, in, l);
+      fail(
+          "calibration statistics H ({}x{}) are not positive definite even with damping {}: "
+          "are they from this layer?",
+          in, in, l);
   }
 }
 

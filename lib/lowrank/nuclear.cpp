@@ -30,11 +30,11 @@ GramNuclear nuclear_norm_gram(ConstMatrixRef a) {
   cblas_ssyrk(CblasColMajor, CblasLower, rows_short ? CblasTrans : CblasNoTrans, side, depth, 1.0f,
               a.data(), ld, 0.0f, gram.data(), side);
   std::vector<float> lambda(static_cast<size_t>(side));
-  const lapack_int info = LAPACKE_ssyevd_2stage(LAPACK_COL_MAJOR, 'N', 'L', side, gram.data(),
-                                                side, lambda.data());
+  const lapack_int info =
+      LAPACKE_ssyevd_2stage(LAPACK_COL_MAJOR, 'N', 'L', side, gram.data(), side, lambda.data());
   if (info != 0)
-    fail("LAPACK ssyevd_2stage failed on the {}x{} Gram matrix of a {}x{} matrix (info = {})",
-         side, side, m, n, info);
+    fail("LAPACK ssyevd_2stage failed on the {}x{} Gram matrix of a {}x{} matrix (info = {})", side,
+         side, m, n, info);
   double lambda_max = 0;
   for (float l : lambda) lambda_max = std::max(lambda_max, double(l));
   const double delta = 0x1p-24 * std::sqrt(double(depth)) * lambda_max;

@@ -3,8 +3,8 @@
 
 #include <charconv>
 
-#include "common/finite.hpp"
 #include "common/error.hpp"
+#include "common/finite.hpp"
 #include "lowrank/exact.hpp"
 #include "lowrank/lapack.hpp"
 #include "lowrank/randomized.hpp"

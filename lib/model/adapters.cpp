@@ -95,9 +95,10 @@ AdapterSummary load_peft_adapter(Llama<float>& m, const std::string& folder) {
   const fs::path dir(folder);
   const fs::path cfg_path = dir / "adapter_config.json";
   if (!fs::exists(cfg_path))
-    fail("adapter '{}': no adapter_config.json (a PEFT LoRA adapter folder holds "
-         "adapter_config.json and adapter_model.safetensors)",
-         folder);
+    fail(
+        "adapter '{}': no adapter_config.json (a PEFT LoRA adapter folder holds "
+        "adapter_config.json and adapter_model.safetensors)",
+        folder);
   nlohmann::json cfg;
   try {
     cfg = nlohmann::json::parse(read_regular_file(cfg_path, "adapter config", 1 << 26));
@@ -150,7 +151,8 @@ AdapterSummary load_peft_adapter(Llama<float>& m, const std::string& folder) {
     l.scale = static_cast<float>(alpha / r);
     ++sum.tensors;
   }
-  if (sum.tensors == 0) fail("adapter '{}': adapter_model.safetensors holds no LoRA factors", folder);
+  if (sum.tensors == 0)
+    fail("adapter '{}': adapter_model.safetensors holds no LoRA factors", folder);
   sum.bits_per_weight = NAN;
   sum.residual_rel = NAN;
   return sum;

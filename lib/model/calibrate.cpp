@@ -53,8 +53,8 @@ init::LayerStats CalibStats::layer(const std::string& weight_name) const {
   return s;
 }
 
-CalibStats calibrate_model(Llama<float>& m, const std::vector<int32_t>& tokens,
-                           const CalibKey& key, const CalibOptions& options) {
+CalibStats calibrate_model(Llama<float>& m, const std::vector<int32_t>& tokens, const CalibKey& key,
+                           const CalibOptions& options) {
   if (key.tokens < 1) fail("calibration tokens = {} (valid: 1 or more)", key.tokens);
   if (key.seq_len < 1) fail("calibration seq_len = {} (valid: 1 or more)", key.seq_len);
   if (options.batch < 1) fail("calibration batch = {} (valid: 1 or more)", options.batch);
@@ -74,7 +74,8 @@ CalibStats calibrate_model(Llama<float>& m, const std::vector<int32_t>& tokens,
     const int first = pass * per_pass, last = std::min(n_layers, first + per_pass);
     std::map<std::string, MatrixD> h;
     for (int64_t b = 0; b < batches; ++b) {
-      const int rows = static_cast<int>(std::min<int64_t>(options.batch, sequences - b * options.batch));
+      const int rows =
+          static_cast<int>(std::min<int64_t>(options.batch, sequences - b * options.batch));
       sample_batch(tokens, rows, key.seq_len, key.seed, static_cast<int>(b), in, tg);
       // The Fisher comes once, with the first pass (the gradients cover every layer).
       const bool grad = key.fisher && pass == 0;
@@ -82,8 +83,8 @@ CalibStats calibrate_model(Llama<float>& m, const std::vector<int32_t>& tokens,
       forward<float>(m, ws, in, grad ? std::span<const int32_t>(tg) : std::span<const int32_t>(),
                      rows, key.seq_len);
       for (int l = first; l < last; ++l)
-        for (const Input& x : layer_inputs(m.layers[static_cast<size_t>(l)],
-                                           ws.layers[static_cast<size_t>(l)]))
+        for (const Input& x :
+             layer_inputs(m.layers[static_cast<size_t>(l)], ws.layers[static_cast<size_t>(l)]))
           add_gram(h[*x.name], *x.x);
       if (grad) {
         backward(m, ws);

@@ -57,8 +57,8 @@ struct CalibOptions {
 // Loads key.model and key.corpus's training split (key.tokenizer), then calibrate_model.
 CalibStats calibrate(const CalibKey& key, const CalibOptions& options = {});
 // The statistics of a loaded model over `tokens` (key names them; tests pass tiny models).
-CalibStats calibrate_model(Llama<float>& m, const std::vector<int32_t>& tokens,
-                           const CalibKey& key, const CalibOptions& options = {});
+CalibStats calibrate_model(Llama<float>& m, const std::vector<int32_t>& tokens, const CalibKey& key,
+                           const CalibOptions& options = {});
 
 void write_calibration(const CalibStats& stats, const std::filesystem::path& path);
 CalibStats read_calibration(const std::filesystem::path& path);

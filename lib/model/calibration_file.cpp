@@ -21,9 +21,9 @@ void write_matrix(hid_t group, const std::string& name, const MatrixD& m, std::s
   const hsize_t dims[2] = {static_cast<hsize_t>(m.rows()), static_cast<hsize_t>(m.cols())};
   h5::Handle space(H5Screate_simple(2, dims, nullptr), H5Sclose, where);
   h5::Handle dcpl = h5::untimed_dcpl();
-  h5::Handle d(H5Dcreate2(group, name.c_str(), H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl,
-                          H5P_DEFAULT),
-               H5Dclose, fmt::format("{}: create {}", where, name));
+  h5::Handle d(
+      H5Dcreate2(group, name.c_str(), H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
+      H5Dclose, fmt::format("{}: create {}", where, name));
   h5::check(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.data()),
             fmt::format("{}: write {}", where, name));
 }
@@ -57,7 +57,8 @@ std::map<std::string, MatrixD> read_group(hid_t file, const char* name, std::str
 
 int64_t int_attr(hid_t f, const char* name, std::string_view where) {
   const auto v = h5::read_attr(f, name, where);
-  if (!std::holds_alternative<int64_t>(v)) fail("{}: attribute '{}' is not an integer", where, name);
+  if (!std::holds_alternative<int64_t>(v))
+    fail("{}: attribute '{}' is not an integer", where, name);
   return std::get<int64_t>(v);
 }
 
@@ -89,7 +90,8 @@ CalibStats read_calibration(const std::filesystem::path& path) {
   require_regular_file(path, "calibration file");
   h5::Handle f = h5::open_file(path, h5::Seal::required);
   const auto attrs = h5::attr_names(f, where);
-  if (std::find(attrs.begin(), attrs.end(), "format") == attrs.end() || h5::read_text_attr(f, "format", where) != kFormat)
+  if (std::find(attrs.begin(), attrs.end(), "format") == attrs.end() ||
+      h5::read_text_attr(f, "format", where) != kFormat)
     fail("{}: not a loftlab calibration file (write one with loftlab calibrate)", where);
   if (int_attr(f, "version", where) != kVersion)
     fail("{}: version {} (this loftlab reads version {})", where, int_attr(f, "version", where),
@@ -114,9 +116,10 @@ CalibStats read_calibration(const std::filesystem::path& path) {
 void check_key(const CalibKey& file, const CalibKey& want, const std::filesystem::path& path) {
   auto differ = [&](const char* field, const std::string& a, const std::string& b) {
     if (a != b)
-      fail("calibration file {} was computed with {} '{}', not '{}' (delete it, or point at "
-           "another file)",
-           path.string(), field, a, b);
+      fail(
+          "calibration file {} was computed with {} '{}', not '{}' (delete it, or point at "
+          "another file)",
+          path.string(), field, a, b);
   };
   differ("model", file.model, want.model);
   differ("corpus", file.corpus, want.corpus);

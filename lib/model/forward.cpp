@@ -13,7 +13,6 @@ namespace loft::model {
 
 using namespace ops;
 
-
 template <typename T>
 void forward_hidden(Llama<T>& m, Workspace<T>& ws, std::span<const int32_t> inputs, int batch,
                     int seq) {
@@ -152,8 +151,8 @@ void backward_hidden(Llama<T>& m, Workspace<T>& ws) {
   const int batch = ws.batch, seq = ws.seq, N = batch * seq;
   const int H = c.n_heads, KVH = c.n_kv_heads, hs = m.head_size();
   if (ws.dxn.rows() != N || ws.dxn.cols() != c.dim)
-    fail("backward: d/dxnf is {} x {}, the last forward had {} x {}", ws.dxn.rows(),
-         ws.dxn.cols(), N, c.dim);
+    fail("backward: d/dxnf is {} x {}, the last forward had {} x {}", ws.dxn.rows(), ws.dxn.cols(),
+         N, c.dim);
   for (auto* p : m.params())
     if (p->trainable && (p->grad.rows() != p->value.rows() || p->grad.cols() != p->value.cols()))
       p->grad = Mat<T>::Zero(p->value.rows(), p->value.cols());
@@ -204,10 +203,10 @@ template float forward<float>(Llama<float>&, Workspace<float>&, std::span<const 
                               std::span<const int32_t>, int, int);
 template double forward<double>(Llama<double>&, Workspace<double>&, std::span<const int32_t>,
                                 std::span<const int32_t>, int, int);
-template void forward_hidden<float>(Llama<float>&, Workspace<float>&, std::span<const int32_t>,
-                                    int, int);
-template void forward_hidden<double>(Llama<double>&, Workspace<double>&,
-                                     std::span<const int32_t>, int, int);
+template void forward_hidden<float>(Llama<float>&, Workspace<float>&, std::span<const int32_t>, int,
+                                    int);
+template void forward_hidden<double>(Llama<double>&, Workspace<double>&, std::span<const int32_t>,
+                                     int, int);
 template void backward_hidden<float>(Llama<float>&, Workspace<float>&);
 template void backward_hidden<double>(Llama<double>&, Workspace<double>&);
 template void backward<float>(Llama<float>&, Workspace<float>&);

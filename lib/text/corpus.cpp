@@ -199,8 +199,8 @@ std::string package_path(const char* path) {
 }
 
 void missing_package(std::string_view what, std::string_view packages, std::string_view path) {
-  fail("'{}' needs the Debian package(s) {} ({} not found); run `make deps` to install them",
-       what, packages, path);
+  fail("'{}' needs the Debian package(s) {} ({} not found); run `make deps` to install them", what,
+       packages, path);
 }
 
 std::vector<Document> read_documents(std::string_view spec) {

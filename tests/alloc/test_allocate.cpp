@@ -36,8 +36,8 @@ CostTable table_of(const Model& m, const BudgetSpec& b, const std::string& metho
   s.method = method;
   s.rank = init::parse_rank_rules("4");
   s.threads = threads;
-  return compute_costs(m.tensors, [&](const std::string& n) { return m.weights.at(n); },
-                       candidate_specs(b), s);
+  return compute_costs(
+      m.tensors, [&](const std::string& n) { return m.weights.at(n); }, candidate_specs(b), s);
 }
 
 }  // namespace

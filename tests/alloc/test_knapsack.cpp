@@ -71,22 +71,22 @@ TEST_CASE("knapsack: the solver finds the exhaustive optimum at every budget", "
       const double want = exhaustive(p, feasible);
       REQUIRE(feasible);
       for (Solver solver : {Solver::dp, Solver::cbc}) {
-      const Solution s = solve(p, solver);
-      INFO(solver_name(solver));
-      int64_t storage = 0;
-      double cost = 0;
-      for (size_t g = 0; g < p.groups.size(); ++g) {
-        storage += p.groups[g][s.pick[g]].storage;
-        cost += p.groups[g][s.pick[g]].cost;
-      }
-      INFO("trial " << trial << " capacity " << cap);
-      REQUIRE(storage <= cap);
-      REQUIRE(storage == s.storage);
-      REQUIRE(cost == Approx(want).epsilon(1e-12).margin(1e-12));
-      REQUIRE(s.objective == Approx(want).epsilon(1e-12).margin(1e-12));
-      // The bound is a bound, and tight when the budget holds every group's cheapest-cost item.
-      REQUIRE(s.lower_bound <= s.objective + 1e-9);
-      ++solved;
+        const Solution s = solve(p, solver);
+        INFO(solver_name(solver));
+        int64_t storage = 0;
+        double cost = 0;
+        for (size_t g = 0; g < p.groups.size(); ++g) {
+          storage += p.groups[g][s.pick[g]].storage;
+          cost += p.groups[g][s.pick[g]].cost;
+        }
+        INFO("trial " << trial << " capacity " << cap);
+        REQUIRE(storage <= cap);
+        REQUIRE(storage == s.storage);
+        REQUIRE(cost == Approx(want).epsilon(1e-12).margin(1e-12));
+        REQUIRE(s.objective == Approx(want).epsilon(1e-12).margin(1e-12));
+        // The bound is a bound, and tight when the budget holds every group's cheapest-cost item.
+        REQUIRE(s.lower_bound <= s.objective + 1e-9);
+        ++solved;
       }
     }
   }

@@ -28,8 +28,7 @@ TEST_CASE("first_non_finite equals the scalar reference for every special value 
   const float finite_edges[] = {std::numeric_limits<float>::max(),
                                 -std::numeric_limits<float>::max(),
                                 std::numeric_limits<float>::denorm_min(), -0.0f, 0.0f};
-  const float specials[] = {kInf, -kInf, kNaN, -kNaN,
-                            std::numeric_limits<float>::signaling_NaN()};
+  const float specials[] = {kInf, -kInf, kNaN, -kNaN, std::numeric_limits<float>::signaling_NaN()};
   for (std::size_t n : {0u, 1u, 7u, 1023u, 1024u, 1025u, 3000u}) {
     std::vector<float> x = random_values(n, static_cast<unsigned>(n));
     for (std::size_t i = 0; i < n; i += 1 + n / 40) x[i] = finite_edges[i % 5];

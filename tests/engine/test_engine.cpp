@@ -40,10 +40,10 @@ class Fake final : public io::TensorSource {
 
 std::vector<io::TensorInfo> model_tensors() {
   return {{"embed.weight", {32, 16}, "F32"},
-               {"layers.0.norm.weight", {16}, "F32"},
-               {"layers.0.proj.weight", {32, 64}, "F32"},
-               {"layers.1.proj.weight", {64, 64}, "BF16"},
-               {"layers.1.conv.weight", {4, 4, 4}, "F32"}};
+          {"layers.0.norm.weight", {16}, "F32"},
+          {"layers.0.proj.weight", {32, 64}, "F32"},
+          {"layers.1.proj.weight", {64, 64}, "BF16"},
+          {"layers.1.conv.weight", {4, 4, 4}, "F32"}};
 }
 
 }  // namespace
@@ -83,7 +83,8 @@ TEST_CASE("engine: stream_tensors stops at the first error and names the tensor"
   std::atomic<int> ran{0};
   const std::vector<std::string> names = {"layers.2.bad.weight", "embed.weight"};
   engine::StreamOptions o;
-  CHECK_THROWS_WITH(engine::stream_tensors(src, names, [&](size_t, Matrix&&) { ++ran; }, o),
+  CHECK_THROWS_WITH(engine::stream_tensors(
+                        src, names, [&](size_t, Matrix&&) { ++ran; }, o),
                     Catch::Contains("layers.2.bad.weight") && Catch::Contains("unreadable"));
   CHECK(ran == 0);
 }
@@ -92,8 +93,9 @@ TEST_CASE("engine: the plan initialises 2-D targets with their rules and copies 
   Fake src;
   src.tensors = model_tensors();
   const auto& loftq = init::find_method("loftq");
-  const auto plan = engine::make_plan(src, "*proj*", loftq, init::parse_quant_rules("layers.0.*=nf2; *=nf4"),
-                                      init::parse_rank_rules("layers.1.*=8; *=4"));
+  const auto plan =
+      engine::make_plan(src, "*proj*", loftq, init::parse_quant_rules("layers.0.*=nf2; *=nf4"),
+                        init::parse_rank_rules("layers.1.*=8; *=4"));
   REQUIRE(plan.tensors.size() == 5);
   CHECK(plan.targets == 2);
   CHECK(plan.files == std::vector<std::string>{"model.safetensors"});
@@ -127,7 +129,8 @@ TEST_CASE("engine: a stage file round-trips the trace and is refused for another
   CHECK(s->rank == 4);
   CHECK(s->alpha == res.lora_alpha);
   CHECK(s->trace.residual_fro == res.trace.residual_fro);
-  CHECK(std::isnan(s->trace.residual_nuclear.back()) == std::isnan(res.trace.residual_nuclear.back()));
+  CHECK(std::isnan(s->trace.residual_nuclear.back()) ==
+        std::isnan(res.trace.residual_nuclear.back()));
   CHECK_FALSE(engine::read_stage(dir / "t.safetensors", "b.weight"));
   CHECK_FALSE(engine::read_stage(dir / "absent.safetensors", "a.weight"));
   fs::remove_all(dir);

@@ -10,8 +10,10 @@ const std::filesystem::path& model_dir() {
   static const std::filesystem::path dir = [] {
     const auto d = loft::fuzz::scratch() / "m";
     std::filesystem::create_directories(d / "sub");
-    const loft::Matrix a = loft::Matrix::Constant(2, 3, 0.5f), b = loft::Matrix::Constant(1, 4, 2.0f);
-    loft::io::write_safetensors(d / "model-00001-of-00002.safetensors", {{"a.weight", a}, {"b.weight", b}});
+    const loft::Matrix a = loft::Matrix::Constant(2, 3, 0.5f),
+                       b = loft::Matrix::Constant(1, 4, 2.0f);
+    loft::io::write_safetensors(d / "model-00001-of-00002.safetensors",
+                                {{"a.weight", a}, {"b.weight", b}});
     loft::io::write_safetensors(d / "sub" / "model-00002-of-00002.safetensors", {{"c.weight", a}});
     return d;
   }();

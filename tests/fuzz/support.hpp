@@ -44,7 +44,8 @@ inline void fresh() {
 inline std::filesystem::path put(const std::string& name, std::string_view bytes) {
   const auto path = scratch() / name;
   std::filesystem::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   return path;
 }
 

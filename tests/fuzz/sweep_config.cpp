@@ -1,9 +1,9 @@
 // Sweep configs: INI text plus --set overrides, then the grid expanded by the named experiment
 // (which parses every value). A loft::Error or a config whose to_ini text reads back the same.
 #include "experiments/experiment.hpp"
+#include "support.hpp"
 #include "sweep/config.hpp"
 #include "sweep/grid.hpp"
-#include "support.hpp"
 
 namespace {
 

@@ -10,9 +10,9 @@
 #include "common/error.hpp"
 #include "common/rng.hpp"
 #include "init/init.hpp"
+#include "init/stats_support.hpp"
 #include "lowrank/products.hpp"
 #include "support.hpp"
-#include "init/stats_support.hpp"
 
 using namespace loft;
 using namespace loft::init;
@@ -273,8 +273,8 @@ TEST_CASE("a chain over steps emits what each step count gives alone, bit for bi
   }
   CHECK(saw_rise);
   Options o = opts(2);
-  CHECK_THROWS(initialize_chain("loftq", w, nf2, 6, o, std::vector<int>{2, 1},
-                                [](int, Result&&) {}));
+  CHECK_THROWS(
+      initialize_chain("loftq", w, nf2, 6, o, std::vector<int>{2, 1}, [](int, Result&&) {}));
 }
 
 TEST_CASE("loftq with the warm-started randomized SVD stays close to exact", "[init]") {

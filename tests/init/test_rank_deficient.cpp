@@ -2,8 +2,8 @@
 // rank below r): no crash, finite factors of the requested shapes, and a trace whose last
 // Frobenius residual is what Q + s B A really leaves.
 #include "init/init.hpp"
-#include "support.hpp"
 #include "init/stats_support.hpp"
+#include "support.hpp"
 
 using namespace loft;
 using namespace loft::init;

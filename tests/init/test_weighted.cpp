@@ -18,8 +18,8 @@ const quant::Spec nf2 = quant::parse("nf2");
 
 // ||(W - Q - sBA) S||_F with S S^T = H, from scratch in double.
 double act_residual(const Matrix& w, const Result& r, const MatrixD& h) {
-  const MatrixD e = w.cast<double>() - r.Q.cast<double>() -
-                    r.scale * (r.B.cast<double>() * r.A.cast<double>());
+  const MatrixD e =
+      w.cast<double>() - r.Q.cast<double>() - r.scale * (r.B.cast<double>() * r.A.cast<double>());
   return std::sqrt((e * h * e.transpose()).trace());
 }
 
@@ -79,7 +79,8 @@ TEST_CASE("diag scale: the optimum of the diagonally weighted problem", "[init][
   o.scale = Scale::diag;
   const Result r = initialize("qera", w, nf2, 4, o);
   const MatrixD hd = MatrixD(h.diagonal().asDiagonal());
-  CHECK(act_residual(w, r, hd) == Approx(act_optimum((w - r.Q).cast<double>(), hd, 4)).epsilon(1e-5));
+  CHECK(act_residual(w, r, hd) ==
+        Approx(act_optimum((w - r.Q).cast<double>(), hd, 4)).epsilon(1e-5));
   // It is not the exact-H optimum (H is not diagonal), so exact does at least as well on H.
   const Result exact = initialize("qera", w, nf2, 4, weighted(Weight::act, &h));
   CHECK(act_residual(w, exact, h) <= act_residual(w, r, h) * (1 + 1e-9));
@@ -124,7 +125,8 @@ TEST_CASE("fisher: the optimum under LQ-LoRA's rank-1 row/column weighting", "[i
   o.stats.fisher = &f;
   const Result r = initialize("loftq", w, nf2, rank, o);
   auto objective = [&](const Result& x) {
-    const MatrixD e = w.cast<double>() - x.Q.cast<double>() - x.B.cast<double>() * x.A.cast<double>();
+    const MatrixD e =
+        w.cast<double>() - x.Q.cast<double>() - x.B.cast<double>() * x.A.cast<double>();
     return (f.cwiseSqrt().cwiseProduct(e)).norm();
   };
   const MatrixD dl = u.cwiseSqrt().asDiagonal(), dr = c.cwiseSqrt().asDiagonal();

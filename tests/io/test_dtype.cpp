@@ -99,7 +99,7 @@ TEST_CASE("dtype: float_to_half rounds to nearest even like the compiler's _Floa
     }
     if (io::float_to_half(f) != h) FAIL("half 0x" << std::hex << h);
   }
-  CHECK(io::float_to_half(65520.0f) == 0x7c00);       // the tie above 65504 rounds to Inf
+  CHECK(io::float_to_half(65520.0f) == 0x7c00);  // the tie above 65504 rounds to Inf
   CHECK(io::float_to_half(65519.99f) == 0x7bff);
   CHECK(io::float_to_half(std::ldexp(1.0f, -25)) == 0);  // the tie below the smallest subnormal
 #ifdef __FLT16_MAX__

@@ -39,7 +39,7 @@ TEST_CASE("nuclear norm: Gram route and sgesdd match a double SVD on full-rank m
       const double ref = nuclear_double(a);
       const GramNuclear g = nuclear_norm_gram(a);
       CHECK(rel(g.value, ref) < 1e-5);
-      CHECK(std::abs(g.value - ref) <= g.error_bound);  // the bound holds
+      CHECK(std::abs(g.value - ref) <= g.error_bound);   // the bound holds
       CHECK(g.error_bound <= kGramTolerance * g.value);  // so the fast route is taken
       CHECK(nuclear_norm(a) == g.value);
       CHECK(rel(nuclear_norm_gesdd(a), ref) < 1e-5);

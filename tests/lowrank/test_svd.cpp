@@ -354,7 +354,8 @@ TEST_CASE("randomized-warm: cold it is randomized; warm from a nearby matrix it 
   const Matrix b = a + test::gaussian(300, 200, 22, 0.01f);
   const TruncatedSvd warm = truncated_svd(parse_svd("randomized-warm"), b, 12, 6, &cold.basis);
   const TruncatedSvd exact = truncated_svd(parse_svd("exact"), b, 12);
-  const double err_warm = (b - warm.reconstruct()).norm(), err_exact = (b - exact.reconstruct()).norm();
+  const double err_warm = (b - warm.reconstruct()).norm(),
+               err_exact = (b - exact.reconstruct()).norm();
   CHECK(err_warm <= err_exact * 1.01);
   // A start of the wrong shape is ignored (a cold start).
   const Eigen::MatrixXf wrong = Eigen::MatrixXf::Identity(200, 5);

@@ -33,7 +33,9 @@ CalibKey tiny_key(int64_t tokens, int seq_len, bool fisher) {
   return k;
 }
 
-double rel(const MatrixD& a, const MatrixD& b) { return (a - b).norm() / b.norm(); }
+double rel(const MatrixD& a, const MatrixD& b) {
+  return (a - b).norm() / b.norm();
+}
 
 }  // namespace
 

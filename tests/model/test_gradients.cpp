@@ -2,8 +2,8 @@
 // random model: adapters (A, B) and full training (every weight, norm and embedding).
 #include <fmt/format.h>
 
-#include "model/forward.hpp"
 #include "finite_differences.hpp"
+#include "model/forward.hpp"
 #include "support.hpp"
 #include "tiny.hpp"
 
@@ -41,8 +41,7 @@ double max_fd_error(Llama<double>& m, const Batch& b, int* checked, int stride =
   for (auto* p : m.params())
     if (p->trainable) params.push_back(p);
   return test::max_fd_error(
-      params, [&] { return forward(m, ws, b.inputs, b.targets, b.batch, b.seq); }, checked,
-      stride);
+      params, [&] { return forward(m, ws, b.inputs, b.targets, b.batch, b.seq); }, checked, stride);
 }
 
 }  // namespace

@@ -66,7 +66,8 @@ TEST_CASE("to_ini writes the expanded config back in a form that reads the same"
   CHECK(again.find("rank")->value == "2,4");
   CHECK(again.find("seed")->value == "7");
   // A file's "grid.   rank = ..." at the top level is grid.rank too, and reads back the same.
-  const auto dotted = parse_config("name = d\nexperiment = residual\ngrid.   rank = 4, 8\n", "d.ini");
+  const auto dotted =
+      parse_config("name = d\nexperiment = residual\ngrid.   rank = 4, 8\n", "d.ini");
   REQUIRE(dotted.find("rank"));
   CHECK(dotted.find("rank")->value == "4, 8");
   CHECK(to_ini(parse_config(to_ini(dotted), "again")) == to_ini(dotted));
@@ -96,7 +97,8 @@ TEST_CASE("config errors name the file, line and key", "[config][errors]") {
   CHECK_THAT(bad(head + "this line has no equals sign\n"),
              Contains("bad.ini: line 3") && Contains("'this line has no equals sign'"));
   // Boost's own message would loop forever substituting this placeholder.
-  CHECK_THAT(bad(head + "sour%invalid_line%ce\n"), Contains("line 3") && Contains("%invalid_line%"));
+  CHECK_THAT(bad(head + "sour%invalid_line%ce\n"),
+             Contains("line 3") && Contains("%invalid_line%"));
   CHECK_THAT(bad(head, {"grid.rank=4\n[grid]"}), Contains("line break"));
   CHECK_THAT(bad(head, {"grid.rank=4#8"}), Contains("--set grid.rank=4#8") && Contains("'#'"));
   CHECK_THAT(bad(head, {"model.rank=4"}), Contains("--set model.rank=4") && Contains("'model'"));

@@ -217,7 +217,8 @@ TEST_CASE("points with one group key run as one task and are stored one by one",
   CHECK(group_sizes == std::vector<size_t>{odd_todo});
   for (const auto& p : points) {
     CHECK(store.writes[p.id] == (p.id == points[1].id ? 0 : 1));
-    if (p.id != points[1].id) CHECK(store.stored[p.id].metrics.at("square") == square(p, {}).metrics.at("square"));
+    if (p.id != points[1].id)
+      CHECK(store.stored[p.id].metrics.at("square") == square(p, {}).metrics.at("square"));
   }
   // A group that fails fails each of its points.
   FakeStore failing;

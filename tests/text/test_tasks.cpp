@@ -22,8 +22,7 @@ std::vector<text::LabelledText> synthetic(int per_label, int labels) {
   std::vector<text::LabelledText> raw;
   for (int l = 0; l < labels; ++l)
     for (int i = 0; i < per_label; ++i)
-      raw.push_back(
-          {fmt::format("example {} of {}", i, l), fmt::format("c{}", l)});
+      raw.push_back({fmt::format("example {} of {}", i, l), fmt::format("c{}", l)});
   return raw;
 }
 

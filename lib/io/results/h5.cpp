@@ -123,13 +123,15 @@ Handle open_file(const std::filesystem::path& path, Seal seal) {
   }
   ::close(fd);
   if (state == SealState::damaged)
-    fail("{} is damaged: its checksum does not match what loftlab wrote (the file was cut short "
-         "or changed since); remove it, or run what wrote it again",
-         path.string());
+    fail(
+        "{} is damaged: its checksum does not match what loftlab wrote (the file was cut short "
+        "or changed since); remove it, or run what wrote it again",
+        path.string());
   if (state == SealState::unsealed && seal == Seal::required)
-    fail("{} was not written whole by loftlab: it lacks the checksum seal loftlab ends its files "
-         "with (cut short, edited, or from elsewhere); remove it, or run what wrote it again",
-         path.string());
+    fail(
+        "{} was not written whole by loftlab: it lacks the checksum seal loftlab ends its files "
+        "with (cut short, edited, or from elsewhere); remove it, or run what wrote it again",
+        path.string());
   Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
            fmt::format("cannot open {} as HDF5", path.string()));
   // The file HDF5 opened must be the one whose seal was checked, not one renamed over it since.

@@ -69,9 +69,10 @@ std::vector<std::string> point_ids(const std::filesystem::path& file);
 std::vector<std::string> point_file_ids(const std::filesystem::path& results_dir);
 
 // What <results_dir>/points/<id>.h5 is. A point file is valid when it is a regular file (not a
-// link or a folder) whose seal verifies (seal.hpp) and that HDF5 opens, holding exactly the group /points/<id>, whose `id`
-// attribute is <id>, whose `status` is "complete" or "failed", and which has parameters. Only
-// a valid file is a point: resume and merge treat anything else as no point (and say why).
+// link or a folder) whose seal verifies (seal.hpp) and that HDF5 opens, holding exactly the group
+// /points/<id>, whose `id` attribute is <id>, whose `status` is "complete" or "failed", and which
+// has parameters. Only a valid file is a point: resume and merge treat anything else as no point
+// (and say why).
 struct PointFileCheck {
   enum class State { absent, valid, invalid } state = State::absent;
   std::string problem;  // why it is invalid
