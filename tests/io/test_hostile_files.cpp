@@ -31,6 +31,16 @@ void safetensors_header(const std::filesystem::path& p, const std::string& json)
   write_bytes(p, bytes + json);
 }
 
+// A format 1.0 npy header for `descr` and `shape` (Python tuple text), padded to 64 bytes.
+std::string npy_header(const std::string& descr, const std::string& shape) {
+  std::string dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  dict.append(64 - (10 + dict.size() + 1) % 64, ' ').push_back('\n');
+  std::string bytes = "\x93NUMPY\x01";
+  bytes.push_back('\0');
+  append_le<uint16_t>(bytes, static_cast<uint16_t>(dict.size()));
+  return bytes + dict;
+}
+
 std::string config_json(const std::string& extra) {
   return R"({"hidden_size": 8, "intermediate_size": 16, "num_attention_heads": 2,
              "vocab_size": 10, "num_hidden_layers": 1)" +
@@ -62,13 +72,7 @@ TEST_CASE("npy shapes that overflow or exceed the file are refused", "[sizes]") 
   for (const char* shape :
        {"(4294967296, 4294967296)", "(281474976710656, 281474976710656, 16)", "(100000, 100000)"}) {
     INFO(shape);
-    std::string dict =
-        std::string("{'descr': '<f4', 'fortran_order': False, 'shape': ") + shape + ", }";
-    dict.append(64 - (10 + dict.size() + 1) % 64, ' ').push_back('\n');
-    std::string bytes = "\x93NUMPY\x01";
-    bytes.push_back('\0');
-    append_le<uint16_t>(bytes, static_cast<uint16_t>(dict.size()));
-    write_bytes(dir / "w.npy", bytes + dict + std::string(16, '\0'));
+    write_bytes(dir / "w.npy", npy_header("<f4", shape) + std::string(16, '\0'));
     CHECK_THAT(error_of([&] { io::read_npy(dir / "w.npy"); }),
                Contains("w.npy") && Contains("truncated"));
   }
@@ -155,13 +159,7 @@ TEST_CASE("an empty npy array of each float dtype reads as empty", "[hostile]") 
   TempDir dir("empty-npy");
   for (const char* descr : {"<f4", "<f2", "<f8"}) {
     INFO(descr);
-    std::string dict =
-        std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (0,), }";
-    dict.append(64 - (10 + dict.size() + 1) % 64, ' ').push_back('\n');
-    std::string bytes = "\x93NUMPY\x01";
-    bytes.push_back('\0');
-    append_le<uint16_t>(bytes, static_cast<uint16_t>(dict.size()));
-    write_bytes(dir / "e.npy", bytes + dict);
+    write_bytes(dir / "e.npy", npy_header(descr, "(0,)"));
     const auto a = io::read_npy_array(dir / "e.npy");
     CHECK(a.shape == std::vector<int64_t>{0});
     CHECK(a.data.empty());
