@@ -36,6 +36,8 @@ void require_same(const Record& a, const Record& b) {
   REQUIRE(a.metrics == b.metrics);
   REQUIRE(a.layers == b.layers);
   REQUIRE(a.train == b.train);
+  REQUIRE(a.notes == b.notes);
+  REQUIRE(a.layer_notes == b.layer_notes);
   REQUIRE(a.status == b.status);
   REQUIRE(a.seconds == b.seconds);
 }
@@ -94,6 +96,34 @@ TEST_CASE("a point file has the documented layout, tensor names with dots includ
   REQUIRE(h5::read_doubles(g, "metrics/bits_per_weight", "t") == std::vector<double>{4.5});
   for (const char* a : {"loftlab_version", "git_commit", "created", "config", "name"})
     REQUIRE(std::holds_alternative<std::string>(h5::read_attr(f, a, "t")));
+}
+
+TEST_CASE("notes are text beside a point's parameters, not among them") {
+  ScratchDir dir;
+  Record r = sample_record("loftq", 2);
+  r.notes["alloc_rules"] = "model.layers.0.self_attn.q_proj.weight=nf3; *=nf2";
+  r.layer_notes["model.layers.1.mlp.up_proj.weight"]["alloc_quant"] = "nf3:b64:dq";
+  r.layer_notes["lm_head.weight"]["alloc_quant"] = "nf8";  // a tensor with notes only
+  const fs::path file = write_point(dir.path, "p1", r, {});
+  require_same(read_point_file(file).record, r);
+  const auto header = check_point_file(dir.path, "p1");
+  REQUIRE(header.state == PointFileCheck::State::valid);
+  REQUIRE(header.header.record.params == r.params);  // no note became a parameter
+  namespace h5 = loft::results::h5;
+  h5::Handle f = h5::open_file(file);
+  h5::Handle g = h5::open_group(f, "points/p1", "test");
+  REQUIRE(h5::children(g, "test") ==
+          std::vector<std::string>{"layers", "metrics", "notes", "train"});
+  REQUIRE(h5::read_text_attr(h5::open_group(g, "notes", "t"), "alloc_rules", "t") ==
+          r.notes["alloc_rules"]);
+  REQUIRE(h5::read_text_attr(h5::open_group(g, "layers/model.layers.1.mlp.up_proj.weight", "t"),
+                             "alloc_quant", "t") == "nf3:b64:dq");
+  Record bad = r;
+  bad.notes["a/b"] = "x";
+  REQUIRE_THROWS_WITH(write_point(dir.path, "p2", bad, {}), Contains("note name 'a/b'"));
+  bad = r;
+  bad.layer_notes["t"]["."] = "x";
+  REQUIRE_THROWS_WITH(write_point(dir.path, "p2", bad, {}), Contains("layer note name '.'"));
 }
 
 TEST_CASE("invalid ids and names are refused, naming them, and leave nothing behind") {

@@ -21,6 +21,12 @@ struct Record {
   // ["residual_fro"] = {after quantisation, after step 1, ...}
   std::map<std::string, std::map<std::string, std::vector<double>>> layers;
   std::map<std::string, std::vector<double>> train;  // -> /points/<id>/train/<name>
+  // Text a point records that is not part of its identity (its parameters are): the rules a
+  // storage budget chose, say. -> text attrs of /points/<id>/notes
+  std::map<std::string, std::string> notes;
+  // tensor name -> name -> text, e.g. the quantizer a budget chose for that tensor
+  // -> text attrs of /points/<id>/layers/<tensor>
+  std::map<std::string, std::map<std::string, std::string>> layer_notes;
   std::string status = "complete";
   std::string error;  // status "failed": what went wrong (the exception's message)
   double seconds = 0;

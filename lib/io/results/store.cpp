@@ -70,6 +70,11 @@ void validate(const std::string& id, const Record& r) {
     for (const auto& [k, v] : sets) check_name(k, "layer dataset", id);
   }
   for (const auto& [k, v] : r.train) check_name(k, "train curve", id);
+  for (const auto& [k, v] : r.notes) check_name(k, "note", id);
+  for (const auto& [tensor, notes] : r.layer_notes) {
+    check_name(tensor, "tensor", id);
+    for (const auto& [k, v] : notes) check_name(k, "layer note", id);
+  }
 }
 
 void write_record(hid_t file, const std::string& id, const Record& r, const std::string& where) {
@@ -84,10 +89,20 @@ void write_record(hid_t file, const std::string& id, const Record& r, const std:
   if (!r.error.empty()) h5::write_attr(g, "error", r.error, gw);
 
   h5::Handle layers = h5::create_group(g, "layers", gw);
-  for (const auto& [tensor, sets] : r.layers) {
+  std::set<std::string> tensors;
+  for (const auto& [tensor, sets] : r.layers) tensors.insert(tensor);
+  for (const auto& [tensor, notes] : r.layer_notes) tensors.insert(tensor);
+  for (const auto& tensor : tensors) {
     h5::Handle t = h5::create_group(layers, tensor, gw + "/layers");
     std::string tw = fmt::format("{}/layers/{}", gw, tensor);
-    for (const auto& [k, v] : sets) h5::write_array(t, k, v, tw);
+    if (auto it = r.layers.find(tensor); it != r.layers.end())
+      for (const auto& [k, v] : it->second) h5::write_array(t, k, v, tw);
+    if (auto it = r.layer_notes.find(tensor); it != r.layer_notes.end())
+      for (const auto& [k, v] : it->second) h5::write_attr(t, k, Value(v), tw);
+  }
+  if (!r.notes.empty()) {
+    h5::Handle notes = h5::create_group(g, "notes", gw);
+    for (const auto& [k, v] : r.notes) h5::write_attr(notes, k, Value(v), gw + "/notes");
   }
   h5::Handle metrics = h5::create_group(g, "metrics", gw);
   for (const auto& [k, v] : r.metrics) h5::write_scalar(metrics, k, v, gw + "/metrics");
@@ -187,9 +202,19 @@ StoredPoint read_group(hid_t file, const fs::path& path, const std::string& id, 
     for (const auto& t : h5::children(layers, gw + "/layers")) {
       std::string tw = fmt::format("{}/layers/{}", gw, t);
       h5::Handle tg = h5::open_group(layers, t, gw + "/layers");
-      auto& sets = p.record.layers[t];
-      for (const auto& k : h5::children(tg, tw)) sets[k] = h5::read_doubles(tg, k, tw);
+      const auto sets = h5::children(tg, tw);
+      const auto notes = h5::attr_names(tg, tw);
+      if (!sets.empty() || notes.empty()) {  // a tensor of notes only has no datasets
+        auto& dst = p.record.layers[t];
+        for (const auto& k : sets) dst[k] = h5::read_doubles(tg, k, tw);
+      }
+      for (const auto& k : notes) p.record.layer_notes[t][k] = h5::read_text_attr(tg, k, tw);
     }
+  }
+  if (h5::has_link(g, "notes")) {
+    h5::Handle n = h5::open_group(g, "notes", gw);
+    for (const auto& k : h5::attr_names(n, gw + "/notes"))
+      p.record.notes[k] = h5::read_text_attr(n, k, gw + "/notes");
   }
   if (h5::has_link(g, "train")) {
     h5::Handle tr = h5::open_group(g, "train", gw);
