@@ -46,6 +46,8 @@ BudgetResult allocate_budget(const BudgetSettings& s, const std::vector<alloc::T
   cs.threads = s.threads;
   cs.progress = s.progress;
   cs.source_id = s.source_id;
+  cs.stats = s.stats;
+  cs.stats_id = s.stats_id;
   auto cache = open_cost_cache_from_env();
   cs.cache = cache.get();
   BudgetResult r;
@@ -62,7 +64,10 @@ void record_allocation(Record& rec, const BudgetResult& r) {
     const auto& e = r.table.entries[i][a.pick[i]];
     rec.layers[t.name]["alloc_bits"] = {static_cast<double>(e.storage) /
                                         static_cast<double>(t.rows * t.cols)};
+    rec.layer_notes[t.name]["alloc_quant"] = quant::format(r.table.candidates[a.pick[i]]);
   }
+  // The whole allocation as rules that `quant =` and `--quant` accept verbatim.
+  rec.notes["alloc_rules"] = init::format(a.rules);
   // Exact storage of these very tensors; bits_per_weight is the registry's large-matrix limit,
   // which leaves out the per-buffer constants of :dq and the rounding up of its groups.
   rec.metrics["alloc_bits_per_weight"] = a.bits_per_weight;

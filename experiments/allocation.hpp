@@ -16,6 +16,9 @@ struct BudgetSettings {
   init::PerTensor<init::RankSpec> rank;
   init::Options options;
   std::string source_id;  // the source's identity, for the cost cache
+  // Data-aware methods: each tensor's calibration statistics and their identity (alloc/costs.hpp).
+  std::function<init::LayerStats(const std::string&)> stats;
+  std::string stats_id;
   int threads = 0;
   std::function<void(double, const std::string&)> progress;
 };

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "common/error.hpp"
+#include "experiments/calibration.hpp"
 #include "experiments/finetune.hpp"
 #include "model/class_train.hpp"
 #include "model/llama.hpp"
@@ -62,17 +63,20 @@ std::shared_ptr<const TaskTokens> task_tokens(const std::string& spec, const std
   return out;
 }
 
+const std::vector<Key>& classify_keys();
+
 Params normalise(const Raw& raw) {
-  Params p = normalise_training(raw);
-  p["task"] = raw.at("task");
-  model::parse_pooling(raw.at("pooling"));
-  p["pooling"] = raw.at("pooling");
-  p["per_class"] = parse_integer_key(raw, "per_class", 2, 10'000'000);
+  const KeyValues in(classify_keys(), raw);
+  Params p = normalise_training(in);
+  p["task"] = in.text("task");
+  model::parse_pooling(in.text("pooling"));
+  p["pooling"] = in.text("pooling");
+  p["per_class"] = in.integer("per_class");
   // The task is read here so a missing package or a one-class task fails the dry run.
-  task_tokens(raw.at("task"), std::get<std::string>(p.at("tokenizer")),
+  task_tokens(in.text("task"), std::get<std::string>(p.at("tokenizer")),
               static_cast<int>(std::get<int64_t>(p.at("seq_len"))),
               static_cast<int>(std::get<int64_t>(p.at("per_class"))));
-  normalise_adapters(raw, p);
+  normalise_adapters(in, p, in.text("calib_corpus"));
   return p;
 }
 
@@ -167,6 +171,22 @@ Record run(const Params& p, const Context& ctx) {
   return rec;
 }
 
+const std::vector<Key>& classify_keys() {
+  static const std::vector<Key> keys = [] {
+    std::vector<Key> k = training_keys();
+    k.insert(k.begin() + 2,
+             {"task", "fortunes:computers+love", "labelled task:" + text::task_help()});
+    k.push_back({"pooling", "mean",
+                 "the head reads the mean of the tokens' states, or the last token's (as HF)"});
+    k.push_back(integer_key("per_class", "300", 2, 10'000'000,
+                            "examples kept per class (all splits), balanced"));
+    for (auto& a : adapter_keys()) k.push_back(a);
+    for (auto& c : calibration_keys("none")) k.push_back(c);
+    return k;
+  }();
+  return keys;
+}
+
 }  // namespace
 
 Experiment classify_experiment() {
@@ -175,13 +195,7 @@ Experiment classify_experiment() {
   e.description =
       "quantise + initialise a Llama's linear layers, LoRA fine-tune it with a classification "
       "head on a labelled task, measure test accuracy";
-  e.keys = training_keys();
-  e.keys.insert(e.keys.begin() + 2,
-                {"task", "fortunes:computers+love", "labelled task:" + text::task_help()});
-  e.keys.push_back({"pooling", "mean",
-                    "the head reads the mean of the tokens' states, or the last token's (as HF)"});
-  e.keys.push_back({"per_class", "300", "examples kept per class (all splits), balanced"});
-  for (auto& k : adapter_keys()) e.keys.push_back(k);
+  e.keys = classify_keys();
   e.normalise = normalise;
   e.run = run;
   return e;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "experiments/keys.hpp"
 #include "io/results/record.hpp"
 
 namespace loft::exp {
@@ -14,13 +15,6 @@ namespace loft::exp {
 using results::Params;
 using results::Record;
 using results::Value;
-
-// A key an experiment accepts: fixed settings (top level of a config) or grid axes.
-struct Key {
-  std::string name;
-  std::string default_value;  // empty = required
-  std::string help;
-};
 
 // The most alternating steps (loftq, qpissa) any experiment or command accepts: each is an SVD,
 // so more is a run that never ends rather than a study.
@@ -36,7 +30,7 @@ struct Context {
 struct Experiment {
   std::string name;
   std::string description;
-  std::vector<Key> keys;
+  std::vector<Key> keys;  // fixed settings (top level of a config) or grid axes, typed
   // Parse and validate raw config values into typed params, dropping parameters that do not
   // apply to this point (steps for qlora, say), so identical points collapse. Throws loft::Error.
   std::function<Params(const std::map<std::string, std::string>&)> normalise;

@@ -7,17 +7,19 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
-#include <mutex>
 
 #include "alloc/budget.hpp"
 #include "common/error.hpp"
 #include "experiments/allocation.hpp"
+#include "experiments/calibration.hpp"
 #include "init/init.hpp"
 #include "init/patterns.hpp"
+#include "io/source.hpp"
 #include "model/adapters.hpp"
 #include "model/token_data.hpp"
 #include "model/train.hpp"
 #include "text/corpus.hpp"
+#include "text/tokenizer.hpp"
 
 namespace loft::exp {
 namespace {
@@ -34,47 +36,43 @@ int64_t num(const Params& p, const char* key) {
 // Loading a model and checking its tokenizer once per (model, tokenizer) pair: every grid point
 // repeats them, and a missing file should fail the dry run.
 void check_model(const std::string& model, const std::string& tokenizer) {
-  static std::mutex mu;
-  static std::map<std::string, std::string> seen;
-  std::lock_guard lock(mu);
-  auto [it, fresh] = seen.try_emplace(model + '\n' + tokenizer);
-  if (fresh) try {
-      const auto src = io::open_source(model);
-      const auto cfg = src->config();
-      if (!cfg)
-        fail("'{}' is not a Llama checkpoint (valid: llama2c:, hf:, pretrained:NAME)", model);
-      const int vocab = text::open_tokenizer(tokenizer)->vocab_size();
-      if (vocab > cfg->vocab_size)
-        fail("tokenizer '{}' has {} tokens, the model only {}", tokenizer, vocab, cfg->vocab_size);
-    } catch (const Error& e) {
-      it->second = e.what();
-    }
-  if (!it->second.empty()) fail("model '{}': {}", model, it->second);
+  check_once(model + '\n' + tokenizer, fmt::format("model '{}'", model), [&] {
+    const auto cfg = io::open_source(model)->config();
+    if (!cfg) fail("'{}' is not a Llama checkpoint (valid: {})", model, io::source_forms(true));
+    const int vocab = text::open_tokenizer(tokenizer)->vocab_size();
+    if (vocab > cfg->vocab_size)
+      fail("tokenizer '{}' has {} tokens, the model only {}", tokenizer, vocab, cfg->vocab_size);
+  });
 }
 
-// The init registry's methods that need nothing but the weights, and full training.
+// The init registry's methods, and full training.
 std::string finetune_methods() {
   std::string out;
-  for (const auto& m : init::methods())
-    if (m.needs == init::Needs::nothing) out += std::string(m.name) + ", ";
+  for (const auto& m : init::methods()) out += std::string(m.name) + ", ";
   return out + "full";
 }
 
+const std::vector<Key>& finetune_keys();
+
 Params normalise(const Raw& raw) {
-  Params p = normalise_training(raw);
-  p["corpus"] = raw.at("corpus");
-  p["eval_tokens"] = parse_integer_key(raw, "eval_tokens", 0);
+  const KeyValues in(finetune_keys(), raw);
+  Params p = normalise_training(in);
+  p["corpus"] = in.text("corpus");
+  p["eval_tokens"] = in.integer("eval_tokens");
   // A PEFT adapter folder brings its own factors, rank and alpha: nothing of the init applies.
-  if (raw.at("adapter") != "none") {
-    p["adapter"] = raw.at("adapter");
-    if (!std::filesystem::exists(std::filesystem::path(raw.at("adapter")) / "adapter_config.json"))
+  if (const auto& adapter = in.text("adapter"); adapter != "none") {
+    p["adapter"] = adapter;
+    if (!std::filesystem::exists(std::filesystem::path(adapter) / "adapter_config.json"))
       fail(
           "adapter '{}': no adapter_config.json (a PEFT LoRA adapter folder, such as "
           "DIR/loftq_init written by loftlab init-model)",
-          raw.at("adapter"));
+          adapter);
     return p;
   }
-  normalise_adapters(raw, p);
+  // Calibration on the training text itself unless another corpus is named: its training split,
+  // never the validation split that measures the perplexities.
+  const auto& calib = in.text("calib_corpus");
+  normalise_adapters(in, p, calib == "corpus" ? in.text("corpus") : calib);
   return p;
 }
 
@@ -88,6 +86,13 @@ void apply_budget(model::Llama<float>& m, model::AdapterSpec& spec, const Contex
   s.method = spec.method;
   s.rank = init::parse_rank_rules(spec.rank);
   s.options.steps = spec.steps;
+  s.options.weight = spec.weight;
+  s.options.scale = spec.scale;
+  s.options.damping = spec.damping;
+  if (spec.stats) {
+    s.stats = [stats = spec.stats](const std::string& n) { return stats->layer(n); };
+    s.stats_id = calib_text(calib_key(rec.params));
+  }
   s.source_id = source_identity(text(rec.params, "model"));
   s.threads = ctx.threads;
   std::vector<alloc::TensorInfo> infos;
@@ -160,24 +165,20 @@ Record run(const Params& p, const Context& ctx) {
 
 }  // namespace
 
-Params normalise_training(const Raw& raw) {
+Params normalise_training(const KeyValues& in) {
   Params p;
-  p["model"] = raw.at("model");
-  const std::string tok = model::resolve_tokenizer(raw.at("model"), raw.at("tokenizer"));
+  p["model"] = in.text("model");
+  const std::string tok = model::resolve_tokenizer(in.text("model"), in.text("tokenizer"));
   p["tokenizer"] = tok;
-  check_model(raw.at("model"), tok);
-  p["train_steps"] = parse_integer_key(raw, "train_steps", 0, kMaxSteps);
-  p["batch"] = parse_integer_key(raw, "batch", 1, kMaxBatch);
-  p["seq_len"] = parse_integer_key(raw, "seq_len", 2, kMaxSeqLen);
-  p["lr"] = parse_number_key(raw, "lr", false);
-  p["eval_every"] = parse_integer_key(raw, "eval_every", 0, kMaxSteps);
-  p["warmup"] = parse_integer_key(raw, "warmup", 0, kMaxSteps);
-  p["seed"] = parse_integer_key(raw, "seed", 0, INT64_MAX);
+  check_model(in.text("model"), tok);
+  for (const char* k : {"train_steps", "batch", "seq_len"}) p[k] = in.integer(k);
+  p["lr"] = in.number("lr");
+  for (const char* k : {"eval_every", "warmup", "seed"}) p[k] = in.integer(k);
   return p;
 }
 
-void normalise_adapters(const Raw& raw, Params& p) {
-  std::string method = raw.at("method");
+void normalise_adapters(const KeyValues& in, Params& p, const std::string& calib_corpus) {
+  std::string method = in.text("method");
   const bool full = method == "full";
   const init::Method* m = nullptr;
   if (!full) {
@@ -186,25 +187,32 @@ void normalise_adapters(const Raw& raw, Params& p) {
     } catch (const Error&) {
       fail("method: '{}' is not a finetune method (valid: {})", method, finetune_methods());
     }
-    if (m->needs != init::Needs::nothing)
-      fail(
-          "method: '{}' needs calibration statistics, which finetune does not compute yet "
-          "(valid: {})",
-          method, finetune_methods());
   }
-  const int64_t steps = parse_integer_key(raw, "steps", 0, kMaxInitSteps);
+  const int64_t steps = in.integer("steps");
   if (m) method = (m = &init::canonical(*m, steps))->name;  // loftq with 0 steps is qlora
   p["method"] = method;
-  const double alpha = parse_number_key(raw, "lora_alpha", false);
-  const Params quant = normalised_quant(raw.at("quant"));
+  const double alpha = in.number("lora_alpha");
+  const Params quant = normalised_quant(in.text("quant"));
   init::PerTensor<init::RankSpec> rank;
   try {
-    rank = init::parse_rank_rules(raw.at("rank"));
+    rank = init::parse_rank_rules(in.text("rank"));
   } catch (const Error& e) {
-    fail("rank: '{}': {}", raw.at("rank"), e.what());
+    fail("rank: '{}': {}", in.text("rank"), e.what());
   }
   if (full) return;  // every weight trains, in full precision
-  p["targets"] = raw.at("targets");
+  init::Weight weight = init::Weight::none;
+  try {
+    weight = init::parse_weight(in.text("weight"));
+  } catch (const Error& e) {
+    fail("weight: {}", e.what());
+  }
+  // Only the data-aware points take the calibration key, so the others keep their ids.
+  if (data_aware(*m, weight))
+    add_calibration(in, *m, weight, true,
+                    {std::get<std::string>(p.at("model")), std::get<std::string>(p.at("tokenizer")),
+                     calib_corpus},
+                    p);
+  p["targets"] = in.text("targets");
   p["lora_alpha"] = alpha;
   p["rank"] = init::format(rank);
   if (const auto* r = rank.single(); r && r->fixed > 0) p["rank"] = int64_t{r->fixed};
@@ -244,6 +252,16 @@ void prepare_model(model::Llama<float>& m, const Params& p, const Context& ctx, 
   spec.seed = static_cast<uint64_t>(num(p, "seed"));
   spec.lora_alpha = std::get<double>(p.at("lora_alpha"));
   spec.targets = text(p, "targets");
+  std::shared_ptr<const model::CalibStats> stats;
+  if (p.count("calib_model")) {
+    stats = calibration(p, ctx);
+    spec.stats = stats.get();
+    init::Options o;
+    weighting_options(p, o);
+    spec.weight = o.weight;
+    spec.scale = o.scale;
+    spec.damping = o.damping;
+  }
   apply_budget(m, spec, ctx, rec);
   const auto s = model::attach_adapters(m, spec, [&](int i, int n) {
     if (say) say(double(i) / n, fmt::format("init {}/{}", i, n));
@@ -251,6 +269,10 @@ void prepare_model(model::Llama<float>& m, const Params& p, const Context& ctx, 
   model::set_trainable(m, model::TrainMode::adapters);
   rec.metrics["bits_per_weight"] = method == "lora" ? 32 : s.bits_per_weight;
   rec.metrics["residual_rel"] = s.residual_rel;
+  if (spec.stats) {
+    rec.metrics["mean_residual_act"] = s.residual_act;
+    rec.metrics["err_reduction_act"] = s.err_reduction_act;
+  }
 }
 
 void record_curves(Record& rec, const model::TrainCurves& c) {
@@ -261,61 +283,54 @@ void record_curves(Record& rec, const model::TrainCurves& c) {
   rec.train["eval_loss"] = c.eval_loss;
 }
 
-int64_t parse_integer_key(const std::map<std::string, std::string>& raw, const std::string& key,
-                          int64_t min, int64_t max) {
-  const std::string& s = raw.at(key);
-  size_t used = 0;
-  int64_t v = 0;
-  try {
-    v = std::stoll(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != s.size() || v < min || v > max)
-    fail("{}: '{}' is not an integer in {}..{}", key, s, min, max);
-  return v;
-}
-
-double parse_number_key(const std::map<std::string, std::string>& raw, const std::string& key,
-                        bool zero_ok) {
-  const std::string& s = raw.at(key);
-  size_t used = 0;
-  double v = -1;
-  try {
-    v = std::stod(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != s.size() || !std::isfinite(v) || v < 0 || (v == 0 && !zero_ok))
-    fail("{}: '{}' is not a {} number", key, s, zero_ok ? "non-negative" : "positive");
-  return v;
-}
-
 std::vector<Key> training_keys() {
   return {
-      {"model", "", "base model: llama2c:FILE, hf:DIR or pretrained:NAME"},
+      {"model", "", "base model: " + io::source_forms(true)},
       {"tokenizer", "auto",
        "llama2c:FILE (tok512.bin) or byte; auto = byte for pretrained:NAME, else required"},
-      {"train_steps", "100", "AdamW steps"},
-      {"batch", "8", "sequences per step"},
-      {"seq_len", "128", "tokens per sequence (<= the model's context)"},
-      {"lr", "0.001", "peak learning rate (warmup, then cosine to lr/10)"},
-      {"warmup", "10", "warmup steps"},
-      {"eval_every", "0", "steps between evaluations (0: ten evaluations per run)"},
-      {"seed", "0", "seed of the data order and of LoRA's random A"},
+      integer_key("train_steps", "100", 0, kMaxSteps, "AdamW steps"),
+      integer_key("batch", "8", 1, kMaxBatch, "sequences per step"),
+      integer_key("seq_len", "128", 2, kMaxSeqLen, "tokens per sequence (<= the model's context)"),
+      number_key("lr", "0.001", false, "peak learning rate (warmup, then cosine to lr/10)"),
+      integer_key("warmup", "10", 0, kMaxSteps, "warmup steps"),
+      integer_key("eval_every", "0", 0, kMaxSteps,
+                  "steps between evaluations (0: ten evaluations per run)"),
+      integer_key("seed", "0", 0, INT64_MAX, "seed of the data order and of LoRA's random A"),
   };
 }
 
 std::vector<Key> adapter_keys() {
   return {
-      {"lora_alpha", "16", "LoRA alpha: s = lora_alpha / rank"},
+      number_key("lora_alpha", "16", false, "LoRA alpha: s = lora_alpha / rank"),
       {"targets", "*", "globs over linear weight names that get adapters, e.g. *proj*, *mlp*"},
       {"method", "qlora", finetune_methods() + " (full: every weight trains)"},
       {"quant", "nf4", "quantizer of the frozen base, or per-tensor rules GLOB=Q; ..."},
       {"rank", "8", "adapter rank, energy:F, or per-tensor rules"},
-      {"steps", "1", "alternating steps T of loftq/qpissa (loftq with 0 is qlora)"},
+      integer_key("steps", "1", 0, kMaxInitSteps,
+                  "alternating steps T of loftq/qpissa (loftq with 0 is qlora)"),
   };
 }
+
+namespace {
+
+const std::vector<Key>& finetune_keys() {
+  static const std::vector<Key> keys = [] {
+    std::vector<Key> k = training_keys();
+    k.insert(k.begin() + 2, {"corpus", "jargon", "training text: " + text::corpus_names()});
+    k.push_back(integer_key("eval_tokens", "8192", 0, INT32_MAX,
+                            "validation tokens per perplexity (0: the whole split)"));
+    for (auto& a : adapter_keys()) k.push_back(a);
+    for (auto& c : calibration_keys("corpus")) k.push_back(c);
+    k.push_back({"adapter", "none",
+                 "a PEFT LoRA adapter folder (e.g. DIR/loftq_init from loftlab init-model): the "
+                 "model is used as stored, A, B, r and alpha come from the adapter; method, "
+                 "quant, rank, steps, lora_alpha and targets are then ignored"});
+    return k;
+  }();
+  return keys;
+}
+
+}  // namespace
 
 Experiment finetune_experiment() {
   Experiment e;
@@ -323,17 +338,7 @@ Experiment finetune_experiment() {
   e.description =
       "quantise + initialise a Llama's linear layers, LoRA fine-tune on a corpus, measure "
       "perplexity before/after";
-  e.keys = training_keys();
-  e.keys.insert(e.keys.begin() + 2,
-                {"corpus", "jargon", "training text: fortunes, jargon, kjv, file:PATH"});
-  e.keys.push_back(
-      {"eval_tokens", "8192", "validation tokens per perplexity (0: the whole split)"});
-  for (auto& k : adapter_keys()) e.keys.push_back(k);
-  e.keys.push_back({"adapter", "none",
-                    "a PEFT LoRA adapter folder (e.g. DIR/loftq_init from loftlab init-model): the "
-                    "model is used as stored, A, B, r and alpha come from the adapter; method, "
-                    "quant, rank, steps, lora_alpha and targets are then ignored"});
-
+  e.keys = finetune_keys();
   e.normalise = normalise;
   e.run = run;
   return e;

@@ -13,6 +13,10 @@
 //   tokens_per_s  training throughput (forward + backward + AdamW)
 //   bits_per_weight, residual_rel (mean ||W - Q - sBA|| / ||W|| of the targets), seconds
 // Curves under train/: loss, lr, grad_norm (per step), eval_step, eval_loss.
+// Data-aware methods (qera; loftq/qpissa with weight = act or fisher) calibrate the model on
+// calib_corpus (default: the fine-tuning corpus' training split; experiments/calibration.hpp) and
+// record mean_residual_act and err_reduction_act, the output error on the calibration inputs at
+// init and its reduction against QLoRA's; only their points take the calibration key.
 // Normalisation: full drops quant, rank, steps and lora_alpha; lora drops quant and steps;
 // qlora drops steps; loftq with steps = 0 is qlora. `bits` is added from a single quantizer.
 // adapter = FOLDER (a PEFT LoRA adapter, e.g. DIR/loftq_init of `loftlab init-model`): the model
@@ -41,8 +45,10 @@ Experiment pretrain_experiment();
 // by `method`, or every weight trainable for `full`), recording bits_per_weight and residual_rel.
 std::vector<Key> training_keys();  // model, tokenizer, train_steps, batch, ... seed
 std::vector<Key> adapter_keys();   // lora_alpha, targets, method, quant, rank, steps
-Params normalise_training(const std::map<std::string, std::string>& raw);
-void normalise_adapters(const std::map<std::string, std::string>& raw, Params& p);
+// in: the calling experiment's keys (training_keys() and adapter_keys() among them).
+Params normalise_training(const KeyValues& in);
+// calib_corpus: the corpus data-aware methods calibrate on (as the experiment resolves it).
+void normalise_adapters(const KeyValues& in, Params& p, const std::string& calib_corpus);
 model::TrainConfig train_config(const Params& p);
 void prepare_model(model::Llama<float>& m, const Params& p, const Context& ctx, Record& rec,
                    const std::function<void(double, const std::string&)>& say);
@@ -55,12 +61,5 @@ void record_curves(Record& rec, const model::TrainCurves& c);
 inline constexpr int64_t kMaxSteps = 100'000'000;  // train_steps, warmup, eval_every, ...
 inline constexpr int64_t kMaxBatch = 4096;
 inline constexpr int64_t kMaxSeqLen = 1 << 20;
-
-// Config values of both: an integer in min..max, a finite number > 0 (>= 0 with zero_ok); errors
-// name the key and the text.
-int64_t parse_integer_key(const std::map<std::string, std::string>& raw, const std::string& key,
-                          int64_t min, int64_t max = INT32_MAX);
-double parse_number_key(const std::map<std::string, std::string>& raw, const std::string& key,
-                        bool zero_ok);
 
 }  // namespace loft::exp

@@ -5,15 +5,16 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
-#include <set>
 
 #include "common/error.hpp"
 #include "experiments/finetune.hpp"
 #include "io/llama2c.hpp"
+#include "io/results/models.hpp"
 #include "model/checkpoint.hpp"
 #include "model/token_data.hpp"
 #include "model/train.hpp"
 #include "text/byte_tokenizer.hpp"
+#include "text/corpus.hpp"
 
 namespace loft::exp {
 namespace {
@@ -23,10 +24,6 @@ namespace fs = std::filesystem;
 
 // pretrain builds small models from scratch; larger ones come from checkpoints.
 constexpr int64_t kMaxPretrainParams = 1'000'000'000;
-
-const std::vector<const char*> kIntKeys = {
-    "dim",   "hidden_dim",  "n_layers", "n_heads", "n_kv_heads",  "seq_len",
-    "batch", "train_steps", "warmup",   "seed",    "eval_tokens", "checkpoint_every"};
 
 int64_t num(const Params& p, const char* key) {
   return std::get<int64_t>(p.at(key));
@@ -46,23 +43,20 @@ io::LlamaConfig config_of(const Params& p) {
   return c;
 }
 
+const std::vector<Key>& pretrain_keys();
+
 Params normalise(const Raw& raw) {
+  const KeyValues in(pretrain_keys(), raw);
   Params p;
-  const std::string& name = raw.at("model");
+  const std::string& name = in.text("model");
   if (name.empty() || name.find('/') != std::string::npos || name.starts_with("."))
     fail("model: '{}' must be a plain folder name (the model becomes pretrained:NAME)", name);
   p["model"] = name;
-  p["corpus"] = raw.at("corpus");
-  const std::set<std::string> zero_ok = {"seed", "warmup", "eval_tokens", "checkpoint_every"};
-  const std::map<std::string, int64_t> max = {
-      {"dim", 1 << 14},      {"hidden_dim", 1 << 16},    {"n_layers", 1024},
-      {"n_heads", 1 << 14},  {"n_kv_heads", 1 << 14},    {"seq_len", 1 << 16},
-      {"batch", kMaxBatch},  {"seed", INT64_MAX},        {"train_steps", kMaxSteps},
-      {"warmup", kMaxSteps}, {"eval_tokens", INT32_MAX}, {"checkpoint_every", kMaxSteps}};
-  for (const char* k : kIntKeys)
-    p[k] = parse_integer_key(raw, k, zero_ok.count(k) ? 0 : 1, max.at(k));
-  p["lr"] = parse_number_key(raw, "lr", false);
-  p["weight_decay"] = parse_number_key(raw, "weight_decay", true);
+  p["corpus"] = in.text("corpus");
+  for (const auto& k : pretrain_keys())
+    if (k.kind == Key::Kind::integer) p[k.name] = in.integer(k.name);
+  p["lr"] = in.number("lr");
+  p["weight_decay"] = in.number("weight_decay");
   const io::LlamaConfig c = config_of(p);
   model::validate(c);
   // The weights, their gradients and AdamW's two moments: 16 bytes a parameter.
@@ -85,7 +79,7 @@ Record run(const Params& p, const Context& ctx) {
   };
   const std::string name = std::get<std::string>(p.at("model"));
   const io::LlamaConfig cfg = config_of(p);
-  const fs::path out = io::pretrained_checkpoint(name);
+  const fs::path out = results::pretrained_checkpoint(name);
   const fs::path state = out.parent_path() / "resume.state";
   fs::create_directories(out.parent_path());
   say(0, "reading corpus");
@@ -159,6 +153,30 @@ Record run(const Params& p, const Context& ctx) {
   return rec;
 }
 
+const std::vector<Key>& pretrain_keys() {
+  static const std::vector<Key> keys = {
+      {"model", "", "model NAME: written to results/models/NAME/model.bin (llama2.c format)"},
+      {"corpus", "fortunes", "training text: " + text::corpus_names()},
+      integer_key("dim", "128", 1, 1 << 14, "model width"),
+      integer_key("hidden_dim", "384", 1, 1 << 16, "SwiGLU hidden width"),
+      integer_key("n_layers", "4", 1, 1024, "transformer blocks"),
+      integer_key("n_heads", "4", 1, 1 << 14, "attention heads"),
+      integer_key("n_kv_heads", "2", 1, 1 << 14, "key/value heads (grouped-query attention)"),
+      integer_key("seq_len", "128", 1, 1 << 16, "context length in bytes"),
+      integer_key("batch", "16", 1, kMaxBatch, "sequences per step"),
+      integer_key("train_steps", "300", 1, kMaxSteps, "AdamW steps"),
+      number_key("lr", "0.002", false, "peak learning rate (warmup, then cosine to lr/10)"),
+      number_key("weight_decay", "0.1", true, "decoupled weight decay of the matrices"),
+      integer_key("warmup", "20", 0, kMaxSteps, "warmup steps"),
+      integer_key("seed", "0", 0, INT64_MAX, "seed of the initial weights and the data order"),
+      integer_key("eval_tokens", "16384", 0, INT32_MAX,
+                  "validation bytes per perplexity (0: the whole split)"),
+      integer_key("checkpoint_every", "50", 0, kMaxSteps,
+                  "steps between saved training states (0: never)"),
+  };
+  return keys;
+}
+
 }  // namespace
 
 Experiment pretrain_experiment() {
@@ -167,24 +185,7 @@ Experiment pretrain_experiment() {
   e.description =
       "train a byte-level Llama from scratch on a corpus; saved as results/models/NAME "
       "(pretrained:NAME)";
-  e.keys = {
-      {"model", "", "model NAME: written to results/models/NAME/model.bin (llama2.c format)"},
-      {"corpus", "fortunes", "training text: fortunes, jargon, kjv, file:PATH"},
-      {"dim", "128", "model width"},
-      {"hidden_dim", "384", "SwiGLU hidden width"},
-      {"n_layers", "4", "transformer blocks"},
-      {"n_heads", "4", "attention heads"},
-      {"n_kv_heads", "2", "key/value heads (grouped-query attention)"},
-      {"seq_len", "128", "context length in bytes"},
-      {"batch", "16", "sequences per step"},
-      {"train_steps", "300", "AdamW steps"},
-      {"lr", "0.002", "peak learning rate (warmup, then cosine to lr/10)"},
-      {"weight_decay", "0.1", "decoupled weight decay of the matrices"},
-      {"warmup", "20", "warmup steps"},
-      {"seed", "0", "seed of the initial weights and the data order"},
-      {"eval_tokens", "16384", "validation bytes per perplexity (0: the whole split)"},
-      {"checkpoint_every", "50", "steps between saved training states (0: never)"},
-  };
+  e.keys = pretrain_keys();
   e.normalise = normalise;
   e.run = run;
   return e;

@@ -7,7 +7,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <filesystem>
 #include <limits>
@@ -17,7 +16,9 @@
 #include "alloc/budget.hpp"
 #include "common/error.hpp"
 #include "common/rng.hpp"
+#include "common/text.hpp"
 #include "experiments/allocation.hpp"
+#include "experiments/calibration.hpp"
 #include "init/init.hpp"
 #include "init/patterns.hpp"
 #include "init/rank.hpp"
@@ -29,6 +30,7 @@
 #include "model/token_data.hpp"
 #include "quant/quantizer.hpp"
 #include "sweep/point.hpp"
+#include "text/corpus.hpp"
 
 namespace loft::exp {
 namespace {
@@ -43,182 +45,64 @@ std::string residual_methods() {
     if (m.quantizes) out += fmt::format("{}{}", out.empty() ? "" : ", ", m.name);
   return out;
 }
-int64_t parse_int(const Raw& raw, const std::string& key, int64_t min, int64_t max) {
-  const auto& s = raw.at(key);
-  int64_t v = 0;
-  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || v < min || v > max)
-    fail("{}: '{}' is not an integer in {}..{}", key, s, min, max);
-  return v;
-}
-
-double parse_positive_or_zero(const Raw& raw, const std::string& key) {
-  const auto& s = raw.at(key);
-  double v = 0;
-  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || !(v >= 0) || !std::isfinite(v))
-    fail("{}: '{}' is not a number >= 0", key, s);
-  return v;
-}
-
-double parse_positive(const Raw& raw, const std::string& key) {
-  const auto& s = raw.at(key);
-  double v = 0;
-  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || !(v > 0) || !std::isfinite(v))
-    fail("{}: '{}' is not a positive number", key, s);
-  return v;
-}
-
 // "a ,b" -> "a, b": the canonical text of a glob list (order kept; it is the user's).
 std::string canonical_globs(const std::string& s) {
-  std::string out, item;
-  auto flush = [&] {
-    const auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
-    if (b != std::string::npos) out += (out.empty() ? "" : ", ") + item.substr(b, e - b + 1);
-    item.clear();
-  };
-  for (char c : s) c == ',' ? flush() : void(item += c);
-  flush();
-  return out.empty() ? "*" : out;
+  const auto items = split_list(s);
+  return items.empty() ? "*" : join(items, ", ");
 }
 
 // Opening a source and matching its globs once per (source, layers) pair: every grid point
 // repeats them, and a missing file should fail the dry run, not each point.
 void check_source(const std::string& source, const std::string& layers) {
-  static std::mutex mu;
-  static std::map<std::string, std::string> seen;  // key -> error ("" = fine)
-  const auto key = source + '\n' + layers;
-  std::lock_guard lock(mu);
-  auto it = seen.find(key);
-  if (it == seen.end()) {
-    std::string error;
-    try {
-      io::select_tensors(*io::open_source(source), layers);
-    } catch (const Error& e) {
-      error = e.what();
-    }
-    it = seen.emplace(key, error).first;
-  }
-  if (!it->second.empty()) fail("source '{}', layers '{}': {}", source, layers, it->second);
+  check_once(source + '\n' + layers, fmt::format("source '{}', layers '{}'", source, layers),
+             [&] { io::select_tensors(*io::open_source(source), layers); });
 }
 
-// ---- calibration statistics of the data-aware methods ----
-
-bool data_aware(const init::Method& m, init::Weight w) {
-  return m.needs != init::Needs::nothing || (m.uses_steps && w != init::Weight::none);
-}
-
-// The parameters a data-aware point adds: its weighting and the calibration key.
-// A point that is not data-aware gets the key too when calib_corpus is set: its output error
-// on the calibration inputs is then measured, for comparison.
-void add_calibration(const Raw& raw, const init::Method& m, init::Weight weight, bool aware,
-                     Params& p) {
-  if (aware) {
-    if (m.uses_steps) p["weight"] = std::string(init::name(weight));
-    const bool act = m.needs == init::Needs::calibration || weight == init::Weight::act;
-    if (act) p["scale"] = std::string(init::name(init::parse_scale(raw.at("scale"))));
-    p["damping"] = parse_positive_or_zero(raw, "damping");
-  }
-  if (raw.at("calib_corpus") == "none")
-    fail(
-        "method '{}'{} needs calibration statistics: set calib_corpus (fortunes, jargon, kjv, "
-        "file:PATH) and, unless source is a model, calib_model",
-        m.name, m.uses_steps ? fmt::format(" with weight = {}", init::name(weight)) : "");
-  const auto& model = raw.at("calib_model") == "source" ? raw.at("source") : raw.at("calib_model");
-  if (model.rfind("llama2c:", 0) != 0 && model.rfind("hf:", 0) != 0 &&
-      model.rfind("pretrained:", 0) != 0)
-    fail(
-        "calib_model: '{}' is not a model (valid: llama2c:FILE, hf:DIR, pretrained:NAME); the "
-        "calibration statistics need a forward pass",
-        model);
-  p["calib_model"] = model;
-  p["calib_corpus"] = raw.at("calib_corpus");
-  p["calib_tokenizer"] = model::resolve_tokenizer(model, raw.at("calib_tokenizer"));
-  p["calib_tokens"] = parse_int(raw, "calib_tokens", 1, INT64_MAX);
-  p["calib_seq_len"] = parse_int(raw, "calib_seq_len", 1, 1 << 20);
-  if (weight == init::Weight::fisher) p["calib_fisher"] = int64_t{1};
-}
-
-model::CalibKey calib_key(const Params& p) {
-  auto text = [&](const char* k) { return std::get<std::string>(p.at(k)); };
-  model::CalibKey key;
-  key.model = text("calib_model");
-  key.corpus = text("calib_corpus");
-  key.tokenizer = text("calib_tokenizer");
-  key.tokens = std::get<int64_t>(p.at("calib_tokens"));
-  key.seq_len = static_cast<int>(std::get<int64_t>(p.at("calib_seq_len")));
-  key.fisher = p.count("calib_fisher") > 0;
-  return key;
-}
-
-// One computation per key per process, and one per key per cache folder: the file is named by
-// a hash of the key, and load_or_calibrate refuses a file whose key differs.
-std::shared_ptr<const model::CalibStats> calibration(const Params& p, const Context& ctx) {
-  static std::mutex mu;
-  static std::map<std::string, std::shared_ptr<const model::CalibStats>> cache;
-  const auto key = calib_key(p);
-  const std::string text = fmt::format("{}\n{}\n{}\n{}\n{}\n{}", key.model, key.corpus,
-                                       key.tokenizer, key.tokens, key.seq_len, key.fisher);
-  std::lock_guard lock(mu);
-  if (auto it = cache.find(text); it != cache.end()) return it->second;
-  std::shared_ptr<const model::CalibStats> stats;
-  if (ctx.cache_dir.empty()) {
-    stats = std::make_shared<model::CalibStats>(model::calibrate(key));
-  } else {
-    std::filesystem::create_directories(ctx.cache_dir);
-    const auto path = std::filesystem::path(ctx.cache_dir) /
-                      fmt::format("calib-{:016x}.h5", derive_seed(0, text));
-    bool computed = false;
-    stats = std::make_shared<model::CalibStats>(model::load_or_calibrate(key, path, {}, &computed));
-    fmt::print(stderr, "calibration: {} {}\n", computed ? "computed" : "reused", path.string());
-  }
-  cache.emplace(text, stats);
-  return stats;
-}
+const std::vector<Key>& residual_keys();
 
 Params normalise(const Raw& raw) {
+  const KeyValues in(residual_keys(), raw);
   Params p;
-  p["source"] = raw.at("source");
-  p["layers"] = canonical_globs(raw.at("layers"));
-  check_source(raw.at("source"), std::get<std::string>(p["layers"]));
+  p["source"] = in.text("source");
+  p["layers"] = canonical_globs(in.text("layers"));
+  check_source(in.text("source"), std::get<std::string>(p["layers"]));
 
   // quant: one value, per-tensor rules ("model.layers.{0..3}.*=nf4; *=nf2") or a budget.
-  for (auto& [k, v] : normalised_quant(raw.at("quant"))) p[k] = v;
+  for (auto& [k, v] : normalised_quant(in.text("quant"))) p[k] = v;
 
   const init::Method* method = nullptr;
   try {
-    method = &init::find_method(raw.at("method"));
+    method = &init::find_method(in.text("method"));
   } catch (const Error& e) {
     fail("method: {}", e.what());
   }
   if (!method->quantizes)
     fail("method: '{}' does not quantise, so its residual is 0 by construction (valid here: {})",
          method->name, residual_methods());
-  const auto steps = parse_int(raw, "steps", 0, kMaxInitSteps);
+  const auto steps = in.integer("steps");
   method = &init::canonical(*method, steps);  // loftq with 0 steps is qlora
   p["method"] = std::string(method->name);
   // Validated for every method, so a typo fails whichever method meets it first.
   init::PerTensor<init::RankSpec> rank;
   try {
-    rank = init::parse_rank_rules(raw.at("rank"));
+    rank = init::parse_rank_rules(in.text("rank"));
   } catch (const Error& e) {
-    fail("rank: '{}': {}", raw.at("rank"), e.what());
+    fail("rank: '{}': {}", in.text("rank"), e.what());
   }
-  const auto seed = parse_int(raw, "seed", 0, INT64_MAX);
-  parse_positive(raw, "alpha");
+  const auto seed = in.integer("seed");
+  in.number("alpha");
   lowrank::SvdSpec svd;
   try {
-    svd = lowrank::parse_svd(raw.at("svd"));
+    svd = lowrank::parse_svd(in.text("svd"));
   } catch (const Error& e) {
     fail("svd: {}", e.what());
   }
-  const auto& stop = raw.at("stop");
+  const auto& stop = in.text("stop");
   if (stop != "none" && stop != "rise")
     fail("stop: '{}' is not a stopping rule (valid: none, rise)", stop);
   init::Nuclear nuclear{};
   try {
-    nuclear = init::parse_nuclear(raw.at("nuclear"));
+    nuclear = init::parse_nuclear(in.text("nuclear"));
   } catch (const Error& e) {
     fail("{}", e.what());
   }
@@ -226,12 +110,19 @@ Params normalise(const Raw& raw) {
   if (nuclear != init::Nuclear::ends) p["nuclear"] = std::string(init::format(nuclear));
   init::Weight weight = init::Weight::none;
   try {
-    weight = init::parse_weight(raw.at("weight"));
+    weight = init::parse_weight(in.text("weight"));
   } catch (const Error& e) {
     fail("weight: {}", e.what());
   }
   const bool aware = data_aware(*method, weight);
-  if (aware || raw.at("calib_corpus") != "none") add_calibration(raw, *method, weight, aware, p);
+  // A point that is not data-aware gets the calibration key too when calib_corpus is set: its
+  // output error on the calibration inputs is then measured, for comparison.
+  if (aware || in.text("calib_corpus") != "none") {
+    const CalibSource from{
+        in.text("calib_model") == "source" ? in.text("source") : in.text("calib_model"),
+        in.text("calib_tokenizer"), in.text("calib_corpus")};
+    add_calibration(in, *method, weight, aware, from, p);
+  }
   // qlora: B = 0, the residual is ||W - q(W)||
   if (!method->uses_steps && !aware) return p;
 
@@ -275,9 +166,7 @@ Plan make_plan(const Params& p) {
   }
   plan.options.nuclear =
       p.count("nuclear") ? init::parse_nuclear(text("nuclear")) : init::Nuclear::ends;
-  if (p.count("weight")) plan.options.weight = init::parse_weight(text("weight"));
-  if (p.count("scale")) plan.options.scale = init::parse_scale(text("scale"));
-  if (p.count("damping")) plan.options.damping = std::get<double>(p.at("damping"));
+  weighting_options(p, plan.options);
   return plan;
 }
 
@@ -343,6 +232,10 @@ std::optional<BudgetResult> apply_budget(Plan& plan, const Params& p,
   s.options = plan.options;
   s.options.nuclear = init::Nuclear::none;
   s.source_id = source_identity(std::get<std::string>(p.at("source")));
+  if (plan.stats) {
+    s.stats = [stats = plan.stats](const std::string& n) { return stats->layer(n); };
+    s.stats_id = calib_text(calib_key(p));
+  }
   s.threads = ctx.threads;
   if (ctx.progress)
     s.progress = [&](double f, const std::string& t) { ctx.progress(0, "costs " + t); };
@@ -469,42 +362,49 @@ Record run(const Params& p, const Context& ctx) {
   return run_chain({p}, ctx).front();
 }
 
+const std::vector<Key>& residual_keys() {
+  static const std::vector<Key> keys = [] {
+    std::vector<Key> k = {
+        {"source", "", "where the tensors come from: " + io::source_forms()},
+        {"layers", "*", "comma-separated globs over tensor names; * = every linear weight"},
+        {"method", "loftq", "init method: " + residual_methods()},
+        {"quant", "nf4",
+         "quantizer (loftlab quantizers), per-tensor rules: model.layers.{0..3}.*=nf4; *=nf2, or a "
+         "storage budget: budget:3.0[:candidates=nf2+nf3+nf4][:blocks=64+128][:adapter]"},
+        {"rank", "16", "rank r of B A, energy:F, or per-tensor rules GLOB=R; ..."},
+        integer_key("steps", "1", 0, kMaxInitSteps,
+                    "alternating steps T (loftq, qpissa); loftq with 0 steps is qlora"),
+        integer_key("seed", "0", 0, INT64_MAX, "seed of the randomized SVD"),
+        {"svd", "exact",
+         "truncated SVD: exact, randomized[:p=10:q=2] or randomized-warm[:p=10:q=2:w=0]"},
+        number_key("alpha", "16", false,
+                   "LoRA alpha (s = alpha / rank); the residual does not depend on it"),
+        {"stop", "none", "none, or rise: keep the best step once the residual rises"},
+        {"nuclear", "ends",
+         "where the nuclear norm is computed: none, ends (t = 0 and the result: what "
+         "err_reduction_nuclear needs), every (each step)"},
+    };
+    for (auto& c : calibration_keys("none")) {
+      k.push_back(c);
+      if (c.name != "calib_corpus") continue;
+      k.push_back({"calib_model", "source",
+                   "model whose forward gives the statistics (source: the source): " +
+                       io::source_forms(true)});
+      k.push_back({"calib_tokenizer", "auto",
+                   "its tokenizer: llama2c:FILE or byte (auto: byte for pretrained:)"});
+    }
+    return k;
+  }();
+  return keys;
+}
+
 }  // namespace
 
 Experiment residual_experiment() {
   Experiment e;
   e.name = "residual";
   e.description = "weight-space residual ||W - Q - sBA|| of an init method on each selected tensor";
-  e.keys = {
-      {"source", "",
-       "where the tensors come from: " + std::string("llama2c:PATH, hf:DIR, "
-                                                     "npy:PATH, synthetic:KIND")},
-      {"layers", "*", "comma-separated globs over tensor names; * = every linear weight"},
-      {"method", "loftq", "init method: " + residual_methods()},
-      {"quant", "nf4",
-       "quantizer (loftlab quantizers), per-tensor rules: model.layers.{0..3}.*=nf4; *=nf2, or a "
-       "storage budget: budget:3.0[:candidates=nf2+nf3+nf4][:blocks=64+128][:adapter]"},
-      {"rank", "16", "rank r of B A, energy:F, or per-tensor rules GLOB=R; ..."},
-      {"steps", "1", "alternating steps T (loftq, qpissa); loftq with 0 steps is qlora"},
-      {"seed", "0", "seed of the randomized SVD"},
-      {"svd", "exact",
-       "truncated SVD: exact, randomized[:p=10:q=2] or randomized-warm[:p=10:q=2:w=0]"},
-      {"alpha", "16", "LoRA alpha (s = alpha / rank); the residual does not depend on it"},
-      {"stop", "none", "none, or rise: keep the best step once the residual rises"},
-      {"nuclear", "ends",
-       "where the nuclear norm is computed: none, ends (t = 0 and the result: what "
-       "err_reduction_nuclear needs), every (each step)"},
-      {"weight", "none", "loftq/qpissa low-rank step weighting: none, act (H), fisher"},
-      {"scale", "exact", "act weighting (qera, weight = act): exact (chol H) or diag"},
-      {"damping", "0.01", "lambda added to H's diagonal relative to its mean (weighted methods)"},
-      {"calib_corpus", "none",
-       "calibration corpus of data-aware methods: fortunes, jargon, kjv, file:"},
-      {"calib_model", "source", "model whose forward gives the statistics (source: the source)"},
-      {"calib_tokenizer", "auto",
-       "its tokenizer: llama2c:FILE or byte (auto: byte for pretrained:)"},
-      {"calib_tokens", "16384", "calibration tokens"},
-      {"calib_seq_len", "128", "calibration sequence length"},
-  };
+  e.keys = residual_keys();
   e.normalise = normalise;
   e.run = run;
   e.chain_key = chain_key;

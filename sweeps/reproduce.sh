@@ -18,6 +18,8 @@ loftlab=$(realpath "$1" 2>/dev/null) || { echo "reproduce: no loftlab at '$1' (r
 cd "$(dirname "$0")/.." || exit 2   # configs name ../shared/data relative to the repository root
 py=/usr/bin/python3
 jobs=${JOBS:-2}
+# The budget sweeps share their cost tables (per tensor, candidate and method) through this cache.
+export LOFTLAB_COST_CACHE=${LOFTLAB_COST_CACHE:-results/alloc_costs}
 
 if [ ! -f ../shared/data/stories260K.bin ] || [ ! -d ../shared/data/stories260K-hf ]; then
   echo "reproduce: ../shared/data/stories260K{.bin,-hf} not found: every reproduction runs on the" >&2
@@ -34,6 +36,9 @@ repros=(
   "repro_t_ablation|--set train_steps=60 --set seq_len=64 --set eval_tokens=2048 --set grid.seed=0 --set grid.steps=0,1,5"
   "repro_loftq_glue|--set train_steps=40 --set grid.seed=0"
   "repro_loftq_glue_fortunes|--set train_steps=40 --set grid.seed=0|repro_loftq_glue|--set model=pretrained:fortunes --set tokenizer=auto --set seq_len=64 --set grid.task=kjv:testament"
+  "repro_budget|--set grid.method=qlora --set grid.quant=budget:2.5,budget:3.0,budget:3.5,nf2,nf3,nf4"
+  "repro_budget_finetune|--set train_steps=40 --set seq_len=64 --set eval_tokens=2048 --set grid.method=qlora --set grid.quant=budget:2.5,budget:3.5,nf2,nf4"
+  "repro_data_aware|--set grid.quant=nf2 --set grid.rank=8 --set grid.steps=1 --set grid.scale=exact --set calib_tokens=4096"
 )
 
 status=0
@@ -72,6 +77,19 @@ for row in "${repros[@]}"; do
   fi
   summary+=("$name: done in ${secs}s -> results/$out/report/report.md")
 done
+
+# The budget figures (residual and perplexity against bits, the allocation's heat map) need both
+# budget sweeps.
+suffix=$([ "$mode" = quick ] && echo _quick)
+budget=results/repro_budget$suffix finetune=results/repro_budget_finetune$suffix
+if [ -f "$budget/results.h5" ] && [ -f "$finetune/results.h5" ]; then
+  if "$py" -m analysis.budget "$budget" "$finetune" --out "$budget/report/budget" > /dev/null; then
+    summary+=("budget figures -> $budget/report/budget/budget.md")
+  else
+    summary+=("budget figures: FAILED (analysis.budget)")
+    status=1
+  fi
+fi
 
 echo
 echo "== reproductions ($mode)"

@@ -9,8 +9,10 @@
 #include "common/error.hpp"
 #include "experiments/cli/commands.hpp"
 #include "experiments/cli/options.hpp"
+#include "io/source.hpp"
 #include "model/calibrate.hpp"
 #include "model/token_data.hpp"
+#include "text/corpus.hpp"
 
 namespace po = boost::program_options;
 
@@ -25,11 +27,12 @@ int cmd_calibrate(int argc, char** argv) {
       "Runs the model's forward over N tokens of the corpus's training split (seeded random\n"
       "windows of --seq-len tokens) and writes, for every linear layer, the input second\n"
       "moment H = sum x^T x (float64; q/k/v share one, gate/up another) and with --fisher the\n"
-      "diagonal empirical Fisher of each weight. MODEL: llama2c:FILE, hf:DIR, pretrained:NAME.\n"
-      "An existing FILE with the same key (model, corpus, tokenizer, tokens, seq-len, seed) is\n"
-      "kept; one with another key is an error naming the difference.\n\noptions");
+      "diagonal empirical Fisher of each weight. An existing FILE with the same key (model,\n"
+      "corpus, tokenizer, tokens, seq-len, seed) is kept; one with another key is an error\n"
+      "naming the difference.\n\nMODEL: " +
+      io::source_forms(true) + "\n\noptions");
   desc.add_options()("help,h", "print this help")("corpus", po::value(&key.corpus)->required(),
-                                                  "fortunes, jargon, kjv or file:PATH")(
+                                                  text::corpus_names().c_str())(
       "tokens", po::value(&key.tokens)->default_value(16384), "calibration tokens")(
       "out", po::value(&out)->required(), "the calibration file (.h5) to write")(
       "tokenizer", po::value(&tokenizer)->default_value("auto"),

@@ -9,6 +9,7 @@
 #include "common/error.hpp"
 #include "experiments/cli/commands.hpp"
 #include "experiments/cli/options.hpp"
+#include "io/source.hpp"
 #include "model/generate.hpp"
 #include "model/token_data.hpp"
 #include "text/tokenizer.hpp"
@@ -27,8 +28,7 @@ int cmd_generate(int argc, char** argv) {
       "example: loftlab generate --model llama2c:../shared/data/stories260K.bin \\\n"
       "           --tokenizer ../shared/data/tok512.bin --steps 40\n\noptions");
   desc.add_options()("help,h", "print this help")(
-      "model,m", po::value(&model_spec),
-      "checkpoint: llama2c:FILE, hf:DIR (F32/F16/BF16, sharded or not) or pretrained:NAME")(
+      "model,m", po::value(&model_spec), ("checkpoint: " + io::source_forms(true)).c_str())(
       "tokenizer,t", po::value(&tok_spec)->default_value("auto"),
       "llama2c:FILE (or a .bin path) or byte; auto = byte for pretrained:NAME")(
       "steps,n", po::value(&steps)->default_value(256), "tokens to generate")(

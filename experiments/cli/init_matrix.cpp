@@ -128,8 +128,8 @@ int cmd_init_matrix(int argc, char** argv) {
            calib_layer);
     init::check_input_stats(*opt.stats.h, w.cols(), fmt::format("--calib {}", calib));
   }
-  const int rank =
-      init::resolve_rank(init::parse_rank(rank_text), w, m.quantizes ? q : quant::Spec{});
+  const int rank = init::resolve_rank(init::parse_rank(rank_text), w,
+                                      m.quantizes ? init::MaybeSpec(q) : std::nullopt);
   const init::Result r = init::initialize(method, w, q, rank, opt);
 
   if (!save.empty()) {

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "alloc/budget.hpp"
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/rng.hpp"
@@ -27,6 +28,7 @@
 #include "engine/hf_order.hpp"
 #include "engine/plan.hpp"
 #include "engine/stream.hpp"
+#include "experiments/allocation.hpp"
 #include "experiments/cli/commands.hpp"
 #include "experiments/cli/options.hpp"
 #include "experiments/cli/ranks.hpp"
@@ -85,8 +87,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
       "comma-separated globs over tensor names; * = every linear weight")(
       "method", po::value(&o.method)->default_value("loftq"), "lora | qlora | loftq | qpissa")(
       "quant", po::value(&o.quant)->default_value("nf4"),
-      "quantizer (loftlab quantizers) or per-tensor rules: 'model.layers.{0..3}.*=nf4; *=nf2'")(
-      "rank", po::value(&o.rank)->default_value("16"), "rank r, energy:F, or rules GLOB=R; ...")(
+      "quantizer (loftlab quantizers), per-tensor rules: 'model.layers.{0..3}.*=nf4; *=nf2', or a "
+      "storage budget budget:B[:candidates=...] (as loftlab allocate; costs cached in "
+      "$LOFTLAB_COST_CACHE)")("rank", po::value(&o.rank)->default_value("16"),
+                              "rank r, energy:F, or rules GLOB=R; ...")(
       "steps", po::value(&o.steps)->default_value(1), "alternating steps T (loftq, qpissa)")(
       "svd", po::value(&o.svd)->default_value("exact"), "exact | randomized[:p=10:q=2]")(
       "alpha", po::value(&o.alpha)->default_value("16"),
@@ -125,6 +129,7 @@ std::optional<Options> parse_options(int argc, char** argv) {
 // What the options say about every target: parsed once, checked before any work.
 struct Setup {
   const init::Method* method = nullptr;
+  std::string budget;  // --quant budget:B, canonical; quant is then allocated
   init::PerTensor<quant::Spec> quant;
   init::PerTensor<init::RankSpec> rank;
   init::Options init;
@@ -137,10 +142,16 @@ Setup make_setup(const Options& o) {
   Setup s;
   s.method = &init::find_method(o.method);
   try {
-    s.quant = init::parse_quant_rules(o.quant);
+    if (alloc::is_budget(o.quant))
+      s.budget = alloc::format(alloc::parse_budget(o.quant));
+    else
+      s.quant = init::parse_quant_rules(o.quant);
   } catch (const Error& e) {
     fail("--quant '{}': {}", o.quant, e.what());
   }
+  if (!s.budget.empty() && !s.method->quantizes)
+    fail("--quant {}: method {} does not quantise, so it has no storage to allocate", s.budget,
+         s.method->name);
   try {
     s.rank = init::parse_rank_rules(o.rank);
   } catch (const Error& e) {
@@ -185,6 +196,7 @@ results::Params export_params(const Options& o, const Setup& s) {
   p["targets"] = o.targets;
   p["method"] = std::string(s.method->name);
   p["quant"] = init::format(s.quant);
+  if (!s.budget.empty()) p["budget"] = s.budget;
   p["rank"] = init::format(s.rank);
   p["steps"] = int64_t{o.steps};
   p["svd"] = lowrank::format(s.init.svd);
@@ -259,10 +271,9 @@ void print_plan(const engine::ModelPlan& plan, const Setup& s, const Options& o)
       continue;
     }
     const std::string dtype = s.dtype == "source" ? t.info.dtype : s.dtype;
-    const double bits = t.quant.name.empty() ? 32 : quant::bits_per_weight(t.quant);
+    const double bits = t.quant ? quant::bits_per_weight(*t.quant) : 32;
     fmt::print("{:<56} {:>14} {:<6} {:<12} {:>8} {:>6.3f}\n", t.info.name, shape, dtype,
-               t.quant.name.empty() ? std::string("none") : quant::format(t.quant),
-               init::format(t.rank), bits);
+               t.quant ? quant::format(*t.quant) : std::string("none"), init::format(t.rank), bits);
     bytes += n * engine::dtype_bytes(dtype);
     qbits += bits * n;
     qn += n;
@@ -379,12 +390,42 @@ results::SweepLock lock_staging(const engine::Staging& st, const Options& o,
   return lock;
 }
 
+// --quant budget:B: the allocation over the plan's targets (the same as `loftlab allocate` and a
+// sweep's budget point compute, through the cost cache) gives every target its quantizer. Every
+// shard and rank computes it alike: it is deterministic.
+engine::ModelPlan budget_plan(const Model& m, const Options& o, Setup& s, bool lead) {
+  engine::ModelPlan plan = engine::make_plan(*m.source, o.targets, s.rank);
+  exp::BudgetSettings b;
+  b.budget = s.budget;
+  b.method = std::string(s.method->name);
+  b.rank = s.rank;
+  b.options = s.init;
+  b.source_id = exp::source_identity(o.source);
+  b.threads = o.threads;
+  if (lead)
+    b.progress = [](double f, const std::string& t) {
+      fmt::print(stderr, "\rallocation costs {:5.1f}%  {:<50}", 100 * f, t);
+      if (f >= 1) fmt::print(stderr, "\n");
+    };
+  std::vector<alloc::TensorInfo> infos;
+  for (const auto& t : plan.tensors)
+    if (t.target) infos.push_back({t.info.name, t.info.shape[0], t.info.shape[1]});
+  const auto r =
+      exp::allocate_budget(b, infos, [&](const std::string& n) { return m.source->load(n); });
+  s.quant = r.allocation.rules;
+  engine::assign_quant(plan, s.quant);
+  if (lead) fmt::print("{}", alloc::describe(r.table, r.allocation));
+  return plan;
+}
+
 int run(const Options& o, const Ranks& ranks) {
   if (ranks.mpi() && (o.shard || o.assemble))
     fail("--shard/--assemble and mpirun both split the tensors; use one");
-  const Setup s = make_setup(o);
+  Setup s = make_setup(o);
   const Model m = open_model(o.source);
-  const auto plan = engine::make_plan(*m.source, o.targets, *s.method, s.quant, s.rank);
+  const auto plan = s.budget.empty()
+                        ? engine::make_plan(*m.source, o.targets, *s.method, s.quant, s.rank)
+                        : budget_plan(m, o, s, ranks.rank() == 0);
   const engine::Staging st(o.out);
   const bool lead = ranks.rank() == 0;
   std::error_code ec;

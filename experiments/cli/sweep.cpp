@@ -29,6 +29,7 @@
 #include "io/results/lock.hpp"
 #include "io/results/merge.hpp"
 #include "io/results/store.hpp"
+#include "io/results/summary.hpp"
 #include "sweep/config.hpp"
 #include "sweep/grid.hpp"
 #include "sweep/schedule.hpp"
@@ -43,6 +44,7 @@ struct Options {
   std::string config;
   std::vector<std::string> sets;
   bool dry_run = false;
+  bool all_columns = false;
   int jobs = 1;
   int threads = 0;
   std::optional<sweep::Shard> shard;
@@ -53,7 +55,7 @@ std::optional<Options> parse_options(int argc, char** argv) {
   Options o;
   std::string shard;
   po::options_description desc(
-      "usage: loftlab sweep CONFIG [--set SECTION.KEY=V1,V2 ...] [--dry-run] [--jobs N]\n"
+      "usage: loftlab sweep CONFIG [--set SECTION.KEY=V1,V2 ...] [--dry-run [--all]] [--jobs N]\n"
       "                    [--shard I/N] [--out DIR]\n\n"
       "Runs (or resumes) the sweep CONFIG: every point whose results/<name>/points/<id>.h5 is not\n"
       "complete, then merges them into results/<name>/results.h5. Relative paths inside the\n"
@@ -65,7 +67,9 @@ std::optional<Options> parse_options(int argc, char** argv) {
       "override a config key, repeatable: grid.KEY=V1,V2 (a grid axis) or KEY=V (top level, "
       "e.g. name=x); replaces the key wherever the file had it")(
       "dry-run,n", po::bool_switch(&o.dry_run),
-      "list the points (id, parameters, complete or to run) and counts; run nothing")(
+      "list the points (id, the parameters that differ between them, complete or to run; the "
+      "shared ones once above) and counts; run nothing")(
+      "all,a", po::bool_switch(&o.all_columns), "with --dry-run: every parameter as a column")(
       "jobs,j", po::value(&o.jobs)->default_value(1),
       "points run in parallel; OpenMP threads are shared among them, results do not change")(
       "threads", po::value(&o.threads)->default_value(0),
@@ -79,9 +83,12 @@ std::optional<Options> parse_options(int argc, char** argv) {
     std::cout << "experiments:\n";
     for (const auto& e : exp::experiments()) {
       fmt::print("  {:<10} {}\n", e.name, e.description);
-      for (const auto& k : e.keys)
-        fmt::print("      {:<12} {} ({})\n", k.name, k.help,
-                   k.default_value.empty() ? "required" : "default " + k.default_value);
+      for (const auto& k : e.keys) {
+        const std::string kind = exp::describe_kind(k);
+        fmt::print("      {:<12} {} ({}{})\n", k.name, k.help,
+                   k.default_value.empty() ? "required" : "default " + k.default_value,
+                   kind.empty() ? "" : "; " + kind);
+      }
     }
     return std::nullopt;
   }
@@ -90,6 +97,7 @@ std::optional<Options> parse_options(int argc, char** argv) {
     fail("--jobs {}: must be in 1..{} (points run in parallel)", o.jobs, kMaxThreads);
   if (o.threads < 0 || o.threads > kMaxThreads)
     fail("--threads {}: must be 0 (all) or 1..{}", o.threads, kMaxThreads);
+  if (o.all_columns && !o.dry_run) fail("--all chooses the columns of --dry-run; add --dry-run");
   if (vm.count("shard")) o.shard = sweep::parse_shard(shard);
   return o;
 }
@@ -135,34 +143,59 @@ std::vector<std::string> missing_points(const fs::path& dir, const sweep::PointL
   return out;
 }
 
+// A parameter as the config would spell it: numbers exactly (shortest round trip), as the
+// point's id hashes them.
 std::string value_text(const results::Value& v) {
   return std::visit([](const auto& x) { return fmt::format("{}", x); }, v);
 }
 
-// The dry-run listing: one aligned row per point with every parameter as a column. Columns in
-// the experiment's key order, then parameters it derives (bits, ...) by name. Two passes over
-// the points (widths, then rows), so memory does not grow with the grid.
+// The dry-run listing: one aligned row per point, the parameters that differ between points as
+// columns (in the experiment's key order, then the ones it derives, bits and the like, by name)
+// and the ones every point shares listed once above, as `loftlab inspect` shows a summary; with
+// --all every parameter is a column. Two passes over the points (what varies and how wide, then
+// the rows), so memory does not grow with the grid.
 void print_points(const sweep::Expansion& ex, const exp::Experiment& experiment,
-                  const fs::path& dir, const std::vector<bool>& mine, const std::string& header) {
+                  const fs::path& dir, const std::vector<bool>& mine, const std::string& header,
+                  bool all_columns) {
   const char* kStatus[] = {"to run", "complete", "other shard"};
+  struct Seen {
+    std::string first;  // the first point's value
+    size_t width = 0, points = 0;
+    bool varies = false;
+  };
   std::vector<char> status(ex.size());
-  std::map<std::string, size_t> width;  // parameter -> widest value
+  std::map<std::string, Seen> seen;
   size_t complete = 0, todo = 0;
   for (size_t i = 0; i < ex.size(); ++i) {
     const bool done = is_complete(dir, ex.id(i), true);
     status[i] = done ? 1 : mine[i] ? 0 : 2;
     complete += done;
     todo += !done && mine[i];
-    for (const auto& [k, v] : ex.point(i).params)
-      if (k != "experiment") width[k] = std::max(width[k], value_text(v).size());
+    for (const auto& [k, v] : ex.point(i).params) {
+      if (k == "experiment") continue;
+      Seen& s = seen[k];
+      const std::string text = value_text(v);
+      if (s.points++ == 0) s.first = text;
+      s.varies = s.varies || text != s.first;
+      s.width = std::max(s.width, text.size());
+    }
   }
-  std::vector<std::string> keys;
+  // A parameter some points lack (steps of qlora beside loftq's) varies: those show "-".
+  for (auto& [k, s] : seen) s.varies = s.varies || s.points < ex.size();
+  std::vector<std::string> keys, shared;
+  auto place = [&](const std::string& k) {
+    if (std::find(keys.begin(), keys.end(), k) != keys.end()) return;
+    const Seen& s = seen.at(k);
+    if (all_columns || s.varies || ex.size() == 0)
+      keys.push_back(k);
+    else if (std::find(shared.begin(), shared.end(), k + "=" + s.first) == shared.end())
+      shared.push_back(k + "=" + s.first);
+  };
   for (const auto& k : experiment.keys)
-    if (width.count(k.name)) keys.push_back(k.name);
-  for (const auto& [k, w] : width)
-    if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+    if (seen.count(k.name)) place(k.name);
+  for (const auto& [k, s] : seen) place(k);
   std::vector<size_t> widths = {std::max<size_t>(1, std::to_string(ex.size()).size()), 12, 11};
-  for (const auto& k : keys) widths.push_back(std::max(width[k], k.size()));
+  for (const auto& k : keys) widths.push_back(std::max(seen.at(k).width, k.size()));
   auto print_row = [&](const std::vector<std::string>& r) {
     std::string line;
     for (size_t c = 0; c < r.size(); ++c) line += fmt::format("{:<{}}  ", r[c], widths[c]);
@@ -170,8 +203,10 @@ void print_points(const sweep::Expansion& ex, const exp::Experiment& experiment,
     fmt::print("{}\n", line);
   };
   fmt::print("{}\n", header);
-  fmt::print("{} grid combinations -> {} points; {} complete, {} to run\n\n", ex.combinations,
+  fmt::print("{} grid combinations -> {} points; {} complete, {} to run\n", ex.combinations,
              ex.size(), complete, todo);
+  if (!shared.empty()) fmt::print("{}", results::wrap_items("in every point: ", shared, 120));
+  fmt::print("\n");
   std::vector<std::string> row = {"#", "id", "status"};
   row.insert(row.end(), keys.begin(), keys.end());
   print_row(row);
@@ -211,7 +246,8 @@ int run_sweep(const Options& o, const Ranks& ranks) {
           ex, *experiment, dir, mine,
           fmt::format(
               "sweep '{}' (experiment {}) -> {}{}", config.name, config.experiment, dir.string(),
-              o.shard ? fmt::format(", shard {}/{}", shard.index, shard.count) : std::string()));
+              o.shard ? fmt::format(", shard {}/{}", shard.index, shard.count) : std::string()),
+          o.all_columns);
     return 0;
   }
 

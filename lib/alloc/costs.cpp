@@ -15,6 +15,11 @@ namespace loft::alloc {
 
 namespace {
 
+// qlora: B = 0, so its residual is the proxy and it has no rank of its own.
+bool zero_adapter(const init::Method& m) {
+  return !m.uses_steps && m.needs == init::Needs::nothing;
+}
+
 Entry run_one(const CostSettings& s, const TensorInfo& t, const Matrix& w, const quant::Spec& q) {
   Entry e;
   const int64_t count = t.rows * t.cols;
@@ -22,22 +27,35 @@ Entry run_one(const CostSettings& s, const TensorInfo& t, const Matrix& w, const
   e.applicable = true;
   e.storage = storage_bits(q, count);
   const auto& method = init::find_method(s.method);
-  const int rank = method.uses_steps ? init::resolve_rank(s.rank.at(t.name), w, q) : 0;
+  const int rank = zero_adapter(method) ? 0 : init::resolve_rank(s.rank.at(t.name), w, q);
   e.rank = rank;
   e.adapter = adapter_bits(rank, t.rows, t.cols);
   const double proxy = init::frobenius_distance(w, quant::fake_quantize(q, w));
   e.proxy = proxy * proxy;
-  if (!method.uses_steps) {
-    e.cost = e.proxy;  // qlora: B = 0
+  if (zero_adapter(method)) {
+    e.cost = e.proxy;
     return e;
   }
-  const auto res = init::initialize(method.name, w, q, rank, s.options);
-  const double r = res.trace.residual_fro.back();
+  init::Options options = s.options;
+  const bool weighted = weighted_cost(method, options);
+  if (weighted) {
+    if (!s.stats)
+      fail("method '{}' weights its residual by calibration statistics, and none were given",
+           method.name);
+    options.stats = s.stats(t.name);
+  }
+  const auto res = init::initialize(method.name, w, q, rank, options);
+  const double r = weighted ? res.trace.residual_act.back() : res.trace.residual_fro.back();
   e.cost = r * r;
   return e;
 }
 
 }  // namespace
+
+bool weighted_cost(const init::Method& method, const init::Options& options) {
+  return method.needs != init::Needs::nothing ||
+         (method.uses_steps && options.weight != init::Weight::none);
+}
 
 int64_t CostTable::weights() const {
   int64_t n = 0;
@@ -49,13 +67,16 @@ std::string cost_key(const CostSettings& s, const std::string& tensor, const qua
   const auto& method = init::find_method(s.method);
   std::string key = fmt::format("source={}|tensor={}|quant={}|method={}", s.source_id, tensor,
                                 quant::format(q), method.name);
-  if (method.uses_steps) {
+  if (!zero_adapter(method)) {  // the adapter's rank and everything that shapes it
     const auto* r = s.rank.find(tensor);
     key += fmt::format("|rank={}|steps={}|svd={}|seed={}|stop={}", r ? init::format(*r) : "?",
                        s.options.steps, lowrank::format(s.options.svd),
                        s.options.svd.name == "exact" ? 0 : s.options.seed,
                        s.options.stop_on_rise ? "rise" : "none");
   }
+  if (weighted_cost(method, s.options))
+    key += fmt::format("|weight={}|scale={}|damping={}|stats={}", init::name(s.options.weight),
+                       init::name(s.options.scale), s.options.damping, s.stats_id);
   return key;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The cost table of an allocation: for every (tensor, candidate) the squared final residual
-// ||W - Q - s B A||_F^2 after the init method, the cheap proxy ||W - q(W)||_F^2 (QLoRA's error,
+// ||W - Q - s B A||_F^2 after the init method (weighted by the calibration inputs for a data-aware
+// method), the cheap proxy ||W - q(W)||_F^2 (QLoRA's error,
 // no SVD), the exact storage of the quantised base and of the adapter.
 //
 // Tensors run in parallel, each on one thread with its candidates in order, so the table is the
@@ -45,7 +46,15 @@ struct CostSettings {
   std::function<void(double, const std::string&)> progress;
   Cache* cache = nullptr;
   std::string source_id;  // the source's identity, for cache keys
+  // A data-aware method (qera; loftq or qpissa with weight = act or fisher) is run with each
+  // tensor's calibration statistics, and its cost is the weighted residual
+  // ||(W - Q - s B A) S||_F^2 (S S^T = H) that it minimises; the proxy stays QLoRA's plain error.
+  std::function<init::LayerStats(const std::string& tensor)> stats;
+  std::string stats_id;  // the statistics' identity (their calibration key), for cache keys
 };
+
+// True when `method` with these options uses calibration statistics (and its cost is weighted).
+bool weighted_cost(const init::Method& method, const init::Options& options);
 
 struct CostTable {
   std::vector<TensorInfo> tensors;

@@ -20,6 +20,13 @@ int dtype_bytes(std::string_view dtype) {
 ModelPlan make_plan(const io::TensorSource& source, std::string_view targets,
                     const init::Method& method, const init::PerTensor<quant::Spec>& quant,
                     const init::PerTensor<init::RankSpec>& rank) {
+  ModelPlan plan = make_plan(source, targets, rank);
+  if (method.quantizes) assign_quant(plan, quant);
+  return plan;
+}
+
+ModelPlan make_plan(const io::TensorSource& source, std::string_view targets,
+                    const init::PerTensor<init::RankSpec>& rank) {
   std::set<std::string> chosen;
   for (const auto& t : io::select_tensors(source, targets)) chosen.insert(t.name);
   ModelPlan plan;
@@ -47,7 +54,6 @@ ModelPlan make_plan(const io::TensorSource& source, std::string_view targets,
         fail("--targets selects '{}' of dtype {}, which loftlab does not convert (valid: {})",
              info.name, info.dtype, io::dtype_names());
       t.module = info.name.substr(0, info.name.size() - suffix.size());
-      if (method.quantizes) t.quant = quant.at(info.name);
       t.rank = rank.at(info.name);
       const int64_t smaller = std::min(info.shape[0], info.shape[1]);
       if (t.rank.fixed > smaller)
@@ -58,6 +64,11 @@ ModelPlan make_plan(const io::TensorSource& source, std::string_view targets,
     plan.tensors.push_back(std::move(t));
   }
   return plan;
+}
+
+void assign_quant(ModelPlan& plan, const init::PerTensor<quant::Spec>& quant) {
+  for (auto& t : plan.tensors)
+    if (t.target) t.quant = quant.at(t.info.name);
 }
 
 }  // namespace loft::engine

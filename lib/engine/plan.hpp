@@ -16,11 +16,11 @@ namespace loft::engine {
 
 struct TensorPlan {
   io::TensorInfo info;
-  std::string file;     // output shard (relative name)
-  bool target = false;  // initialised; otherwise copied
-  quant::Spec quant;    // targets, when the method quantises (empty name otherwise)
-  init::RankSpec rank;  // targets
-  std::string module;   // targets: the module path (the name without ".weight")
+  std::string file;                  // output shard (relative name)
+  bool target = false;               // initialised; otherwise copied
+  std::optional<quant::Spec> quant;  // targets, when the method quantises
+  init::RankSpec rank;               // targets
+  std::string module;                // targets: the module path (the name without ".weight")
 };
 
 struct ModelPlan {
@@ -31,10 +31,16 @@ struct ModelPlan {
 
 // Throws naming the problem: a glob matching nothing, a target that is not 2-D or whose name does
 // not end in ".weight" (PEFT adapts modules; their weight is <module>.weight), no rule for a
-// target, a quantizer that cannot take a target's shape.
+// target. Targets get a quantizer when the method quantises.
 ModelPlan make_plan(const io::TensorSource& source, std::string_view targets,
                     const init::Method& method, const init::PerTensor<quant::Spec>& quant,
                     const init::PerTensor<init::RankSpec>& rank);
+// The same with no quantizer yet, for assign_quant to give (a storage budget allocates them over
+// the plan's targets).
+ModelPlan make_plan(const io::TensorSource& source, std::string_view targets,
+                    const init::PerTensor<init::RankSpec>& rank);
+// Every target's quantizer from the rules; throws naming a target no rule matches.
+void assign_quant(ModelPlan& plan, const init::PerTensor<quant::Spec>& quant);
 
 // Bytes of one element of a safetensors dtype ("BF16" -> 2); 0 when unknown.
 int dtype_bytes(std::string_view dtype);

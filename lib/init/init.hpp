@@ -43,6 +43,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -97,18 +98,21 @@ struct Result {
   double damping = std::numeric_limits<double>::quiet_NaN();  // weighted: the lambda used
 };
 
+// The quantizer of a method: none for lora (and for rank rules measured on W itself).
+using MaybeSpec = std::optional<quant::Spec>;
+
 // What a method needs beyond W and the quantizer.
 enum class Needs { nothing, calibration, fisher };
 
 struct Method {
   std::string_view name;
   std::string_view description;
-  bool quantizes;   // uses the quantizer spec
+  bool quantizes;   // needs the quantizer spec (lora takes one only for its QLoRA baseline)
   bool uses_steps;  // uses Options::steps, svd and stop_on_rise
   bool uses_seed;   // draws random numbers (Kaiming A; or the SVD when it is randomized)
-  Result (*run)(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& options);
+  Result (*run)(ConstMatrixRef w, const MaybeSpec& q, int rank, const Options& options);
   // The step methods' shared alternation (initialize_chain); null for the others.
-  void (*chain)(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& options,
+  void (*chain)(ConstMatrixRef w, const MaybeSpec& q, int rank, const Options& options,
                 std::span<const int> steps, const std::function<void(int, Result&&)>& emit);
   Needs needs = Needs::nothing;         // Options::stats it requires whatever Options::weight says
   std::string_view zero_steps_is = {};  // the method it equals with steps = 0 (loftq: qlora)
@@ -133,14 +137,15 @@ const std::vector<Method>& methods();
 // emitted result equals initialize() with options.steps = T: the same Q, A, B and the same
 // trace bits (seconds aside, which time the shared chain), stop_on_rise included. The step
 // methods alternate once; the others run once and emit the same result for every T.
-void initialize_chain(std::string_view method, ConstMatrixRef w, const quant::Spec& q, int rank,
+void initialize_chain(std::string_view method, ConstMatrixRef w, const MaybeSpec& q, int rank,
                       const Options& options, std::span<const int> steps,
                       const std::function<void(int, Result&&)>& emit);
 const Method& find_method(std::string_view name);  // throws listing the valid names
 
 // Runs one method. Throws for rank outside 1..min(out, in), steps < 0, NaN/Inf in w, or a
-// quantizer that cannot take w (e.g. its size not a multiple of the block).
-Result initialize(std::string_view method, ConstMatrixRef w, const quant::Spec& q, int rank,
+// quantizer that cannot take w (e.g. its size not a multiple of the block), or a quantising
+// method given no quantizer.
+Result initialize(std::string_view method, ConstMatrixRef w, const MaybeSpec& q, int rank,
                   const Options& options = {});
 
 // ||a||_F and ||a - b||_F accumulated in double, the same for any thread count.

@@ -39,7 +39,6 @@ using Emit = std::function<void(int, Result&&)>;
 // What every method shares: the shape checks, the scale, and the trace bookkeeping.
 struct Run {
   ConstMatrixRef w;
-  const quant::Spec& q;
   int rank;
   const Options& opt;
   Result res;
@@ -48,8 +47,7 @@ struct Run {
   double qlora_norm = kNaN;
   double qlora_act = kNaN;  // ||(W - q(W)) S||_F when calibration statistics are given
 
-  Run(ConstMatrixRef w_, const quant::Spec& q_, int rank_, const Options& opt_)
-      : w(w_), q(q_), rank(rank_), opt(opt_) {
+  Run(ConstMatrixRef w_, int rank_, const Options& opt_) : w(w_), rank(rank_), opt(opt_) {
     res.rank = rank;
     res.lora_alpha = opt.lora_alpha > 0 ? opt.lora_alpha : rank;
     res.scale = res.lora_alpha / rank;
@@ -84,18 +82,19 @@ struct Run {
   }
 };
 
-Result run_lora(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt) {
-  Run run(w, q, rank, opt);
+// With a quantizer given, lora's trace still records QLoRA's residual as the baseline.
+Result run_lora(ConstMatrixRef w, const MaybeSpec& q, int rank, const Options& opt) {
+  Run run(w, rank, opt);
   run.res.Q = w;
   run.res.B = Matrix::Zero(w.rows(), rank);
   run.res.A = kaiming_uniform_a(rank, static_cast<int>(w.cols()), opt.seed);
-  if (!q.name.empty()) run.qlora_norm = frobenius_distance(w, quant::fake_quantize(q, w));
+  if (q) run.qlora_norm = frobenius_distance(w, quant::fake_quantize(*q, w));
   run.record(0.0, 0.0);
   return std::move(run.res);
 }
 
-Result run_qlora(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt) {
-  Run run(w, q, rank, opt);
+Result qlora(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt) {
+  Run run(w, rank, opt);
   run.res.Q = quant::fake_quantize(q, w);
   run.res.B = Matrix::Zero(w.rows(), rank);
   run.res.A = kaiming_uniform_a(rank, static_cast<int>(w.cols()), opt.seed);
@@ -132,7 +131,7 @@ Result as_run_alone(Result res, const std::vector<bool>& free_nuclear, Nuclear m
 // largest of `targets` and emitted at each.
 void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt, bool svd_first,
                std::span<const int> targets, const Emit& emit) {
-  Run run(w, q, rank, opt);
+  Run run(w, rank, opt);
   Result& res = run.res;
   res.bits_per_weight = quant::bits_per_weight(q);
   const float s = static_cast<float>(res.scale);
@@ -236,35 +235,40 @@ Result alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options
   return out;
 }
 
-Result run_loftq(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt) {
-  if (opt.steps == 0) return run_qlora(w, q, rank, opt);
-  return alternate(w, q, rank, opt, false);
+// The quantising methods get a quantizer: checked() guarantees it.
+Result run_qlora(ConstMatrixRef w, const MaybeSpec& q, int rank, const Options& opt) {
+  return qlora(w, *q, rank, opt);
 }
 
-Result run_qpissa(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt) {
-  return alternate(w, q, rank, opt, true);
+Result run_loftq(ConstMatrixRef w, const MaybeSpec& q, int rank, const Options& opt) {
+  if (opt.steps == 0) return qlora(w, *q, rank, opt);
+  return alternate(w, *q, rank, opt, false);
 }
 
-void chain_loftq(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt,
+Result run_qpissa(ConstMatrixRef w, const MaybeSpec& q, int rank, const Options& opt) {
+  return alternate(w, *q, rank, opt, true);
+}
+
+void chain_loftq(ConstMatrixRef w, const MaybeSpec& q, int rank, const Options& opt,
                  std::span<const int> steps, const Emit& emit) {
   if (steps.front() == 0) {  // steps = 0 is qlora
-    emit(0, run_qlora(w, q, rank, opt));
+    emit(0, qlora(w, *q, rank, opt));
     steps = steps.subspan(1);
   }
-  if (!steps.empty()) alternate(w, q, rank, opt, false, steps, emit);
+  if (!steps.empty()) alternate(w, *q, rank, opt, false, steps, emit);
 }
 
-void chain_qpissa(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt,
+void chain_qpissa(ConstMatrixRef w, const MaybeSpec& q, int rank, const Options& opt,
                   std::span<const int> steps, const Emit& emit) {
-  alternate(w, q, rank, opt, true, steps, emit);
+  alternate(w, *q, rank, opt, true, steps, emit);
 }
 
-Result run_qera(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt) {
+Result run_qera(ConstMatrixRef w, const MaybeSpec& q, int rank, const Options& opt) {
   Options o = opt;
   o.steps = 1;
   o.weight = Weight::act;
   o.stop_on_rise = false;
-  return alternate(w, q, rank, o, false);
+  return alternate(w, *q, rank, o, false);
 }
 
 std::string method_names() {
@@ -334,7 +338,7 @@ std::string_view format(Nuclear n) {
 
 namespace {
 
-const Method& checked(std::string_view method, ConstMatrixRef w, const quant::Spec& q, int rank,
+const Method& checked(std::string_view method, ConstMatrixRef w, const MaybeSpec& q, int rank,
                       const Options& options) {
   const Method& m = find_method(method);
   const Eigen::Index k = std::min(w.rows(), w.cols());
@@ -345,19 +349,20 @@ const Method& checked(std::string_view method, ConstMatrixRef w, const quant::Sp
   if (options.steps < 0) fail("{}: steps = {} (valid: 0 or more)", method, options.steps);
   if (!all_finite(w))
     fail("{}: the {}x{} matrix has NaN or Inf entries", method, w.rows(), w.cols());
-  if (m.quantizes) quant::validate(q);
+  if (m.quantizes && !q) fail("{}: quantises, but no quantizer was given", method);
+  if (q) quant::validate(*q);
   lowrank::find_svd_method(options.svd.name);  // a bad name fails before any work
   return m;
 }
 
 }  // namespace
 
-Result initialize(std::string_view method, ConstMatrixRef w, const quant::Spec& q, int rank,
+Result initialize(std::string_view method, ConstMatrixRef w, const MaybeSpec& q, int rank,
                   const Options& options) {
   return checked(method, w, q, rank, options).run(w, q, rank, options);
 }
 
-void initialize_chain(std::string_view method, ConstMatrixRef w, const quant::Spec& q, int rank,
+void initialize_chain(std::string_view method, ConstMatrixRef w, const MaybeSpec& q, int rank,
                       const Options& options, std::span<const int> steps, const Emit& emit) {
   if (steps.empty()) return;
   for (size_t i = 0; i < steps.size(); ++i)

@@ -47,11 +47,11 @@ int energy_rank(const Eigen::VectorXf& values, double fraction) {
   return std::max<int>(1, static_cast<int>(values.size()));
 }
 
-int resolve_rank(const RankSpec& spec, ConstMatrixRef w, const quant::Spec& q) {
+int resolve_rank(const RankSpec& spec, ConstMatrixRef w, const std::optional<quant::Spec>& q) {
   if (spec.fixed > 0) return spec.fixed;
   if (!(spec.energy > 0 && spec.energy <= 1))
     fail("rank spec has neither a fixed rank nor an energy fraction in (0, 1]");
-  const Matrix residual = q.name.empty() ? Matrix(w) : Matrix(w - quant::fake_quantize(q, w));
+  const Matrix residual = q ? Matrix(w - quant::fake_quantize(*q, w)) : Matrix(w);
   return energy_rank(lowrank::singular_values(residual), spec.energy);
 }
 

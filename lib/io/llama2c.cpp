@@ -116,7 +116,8 @@ class Llama2cSource final : public TensorSource {
     config_.tied_embeddings = h[5] > 0;
     config_.rope_half_split = false;
     validate(config_, file_.path());
-    entries_ = layout(config_);
+    // The size first, by arithmetic: a header claiming thousands of layers must not cost their
+    // names before the file is found short.
     const size_t want = llama2c_file_size(config_);
     if (bytes.size() != want)
       fail(
@@ -125,6 +126,7 @@ class Llama2cSource final : public TensorSource {
           file_.path(), bytes.size(), h[0], h[1], h[2], h[3], h[4], config_.vocab_size,
           config_.tied_embeddings ? "" : " untied", h[6], want,
           bytes.size() < want ? "truncated" : "trailing bytes");
+    entries_ = layout(config_);
     spec_ = "llama2c:" + path.string();
   }
 
@@ -172,50 +174,43 @@ std::vector<Llama2cEntry> llama2c_layout(const LlamaConfig& config) {
   return layout(config);
 }
 
+// The end of layout()'s last array (or of the RoPE tables after model.norm.weight), summed
+// directly. validate()'s bounds keep every product below 2^60, so size_t cannot wrap.
 size_t llama2c_file_size(const LlamaConfig& c) {
-  const auto entries = layout(c);
-  const auto& last = entries.back();
-  size_t n = 1;
-  for (auto d : last.shape) n *= static_cast<size_t>(d);
-  size_t end = last.offset + 4 * n;
-  if (last.name == "model.norm.weight") end += 2 * 4 * static_cast<size_t>(rope_table_floats(c));
-  return end;
+  validate(c, "llama2c_file_size");
+  const size_t D = size_t(c.dim), H = size_t(c.hidden_dim), V = size_t(c.vocab_size);
+  const size_t L = size_t(c.n_layers), KV = size_t(c.n_kv_heads) * size_t(head_size(c));
+  const size_t per_layer = D + D * D + 2 * KV * D + D * D + D + 3 * H * D;
+  size_t floats = V * D + L * per_layer + D + 2 * size_t(rope_table_floats(c));
+  if (!c.tied_embeddings) floats += V * D;
+  return kHeaderBytes + 4 * floats;
 }
 
 std::unique_ptr<TensorSource> open_llama2c(const std::filesystem::path& path) {
   return std::make_unique<Llama2cSource>(path);
 }
 
-std::filesystem::path models_dir() {
-  const char* env = std::getenv("LOFTLAB_MODELS");
-  return env && *env ? std::filesystem::path(env) : std::filesystem::path("results") / "models";
-}
-
-std::filesystem::path pretrained_checkpoint(const std::string& name) {
-  return models_dir() / name / "model.bin";
-}
-
-std::unique_ptr<TensorSource> open_pretrained(const std::string& name) {
+std::unique_ptr<TensorSource> open_pretrained(const std::filesystem::path& models,
+                                              const std::string& name) {
   namespace fs = std::filesystem;
   if (name.empty() || name.find('/') != std::string::npos || name.starts_with("."))
-    fail("pretrained:{}: a model name is a plain folder name under {}", name,
-         models_dir().string());
-  for (const fs::path& p : {pretrained_checkpoint(name), models_dir() / (name + ".bin")})
+    fail("pretrained:{}: a model name is a plain folder name under {}", name, models.string());
+  const fs::path checkpoint = models / name / "model.bin";
+  for (const fs::path& p : {checkpoint, models / (name + ".bin")})
     if (fs::is_regular_file(p)) {
       auto src = std::make_unique<Llama2cSource>(p);
       src->set_spec("pretrained:" + name);
       return src;
     }
   std::string present;
-  if (fs::is_directory(models_dir()))
-    for (const auto& e : fs::directory_iterator(models_dir()))
+  if (fs::is_directory(models))
+    for (const auto& e : fs::directory_iterator(models))
       if (fs::is_regular_file(e.path() / "model.bin") || e.path().extension() == ".bin")
         present += (present.empty() ? "" : ", ") + e.path().stem().string();
   fail(
       "pretrained:{}: no checkpoint at {} (models in {}: {}); pretrain one first (the pretrain "
       "experiment, or `make run`), or set LOFTLAB_MODELS",
-      name, pretrained_checkpoint(name).string(), models_dir().string(),
-      present.empty() ? "none" : present);
+      name, checkpoint.string(), models.string(), present.empty() ? "none" : present);
 }
 
 void write_llama2c(const std::filesystem::path& path, const LlamaConfig& c,

@@ -25,13 +25,11 @@ size_t llama2c_file_size(const LlamaConfig& config);
 
 std::unique_ptr<TensorSource> open_llama2c(const std::filesystem::path& path);
 
-// Models loftlab pretrains live in $LOFTLAB_MODELS, else results/models under the current
-// folder. pretrained_checkpoint(name) is where a pretrain writes NAME (models/NAME/model.bin);
-// open_pretrained(name) (the source "pretrained:NAME") opens that, or models/NAME.bin, and
-// otherwise fails listing the models present.
-std::filesystem::path models_dir();
-std::filesystem::path pretrained_checkpoint(const std::string& name);
-std::unique_ptr<TensorSource> open_pretrained(const std::string& name);
+// The source "pretrained:NAME": models/NAME/model.bin, or models/NAME.bin, in the folder of
+// pretrained models (io/results/models.hpp says where it is); otherwise fails listing the models
+// present.
+std::unique_ptr<TensorSource> open_pretrained(const std::filesystem::path& models,
+                                              const std::string& name);
 
 // Writes a version-0 checkpoint (temporary name, then rename) from tensors under Hugging Face
 // names, fetched one at a time by `get` (1-D tensors as 1 x n rows, as sources load them); q/k in

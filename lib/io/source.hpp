@@ -55,5 +55,8 @@ class TensorSource {
 std::unique_ptr<TensorSource> open_source(std::string_view spec);
 // One line per source kind ("  llama2c:PATH  description"), for --help texts and errors.
 std::string source_help();
+// The kinds' forms on one line ("llama2c:PATH, hf:DIR, ..."), for key help and errors; with
+// models_only the ones that hold a Llama (a config and a forward pass).
+std::string source_forms(bool models_only = false);
 
 }  // namespace loft::io

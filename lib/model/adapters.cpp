@@ -19,6 +19,7 @@
 #include "init/patterns.hpp"
 #include "io/safetensors.hpp"
 #include "io/select.hpp"
+#include "model/calibrate.hpp"
 
 namespace loft::model {
 
@@ -50,15 +51,19 @@ AdapterSummary attach_adapters(Llama<float>& m, const AdapterSpec& spec,
   opt.steps = spec.steps;
   opt.lora_alpha = spec.lora_alpha;
   opt.nuclear = init::Nuclear::none;  // fine-tuning reads no nuclear norm: do not pay for one
+  opt.weight = spec.weight;
+  opt.scale = spec.scale;
+  opt.damping = spec.damping;
   auto targets = select_linears(m, spec.targets);
   AdapterSummary sum;
-  double bits = 0, weights = 0;
+  double bits = 0, weights = 0, act = 0, act_reduction = 0;
   for (size_t i = 0; i < targets.size(); ++i) {
     Linear<float>& l = *targets[i];
     const std::string& name = l.weight.name;
-    const quant::Spec q = method.quantizes ? quant.at(name) : quant::Spec{};
+    const init::MaybeSpec q = method.quantizes ? init::MaybeSpec(quant.at(name)) : std::nullopt;
     const int r = init::resolve_rank(ranks.at(name), l.weight.value, q);
     opt.seed = derive_seed(spec.seed, name);  // each layer its own draw, whatever the order
+    if (spec.stats) opt.stats = spec.stats->layer(name);
     init::Result res = init::initialize(spec.method, l.weight.value, q, r, opt);
     l.weight.value = std::move(res.Q);
     l.A.name = name + ".lora_A";
@@ -70,11 +75,19 @@ AdapterSummary attach_adapters(Llama<float>& m, const AdapterSpec& spec,
     bits += res.bits_per_weight * n;
     weights += n;
     if (!res.trace.residual_rel.empty()) sum.residual_rel += res.trace.residual_rel.back();
+    if (spec.stats && !res.trace.residual_act.empty()) {
+      act += res.trace.residual_act.back();
+      act_reduction += 1 - res.trace.residual_act_vs_qlora.back();
+    }
     ++sum.tensors;
     if (progress) progress(static_cast<int>(i + 1), static_cast<int>(targets.size()));
   }
   sum.bits_per_weight = weights > 0 ? bits / weights : 0;
   sum.residual_rel /= std::max(1, sum.tensors);
+  if (spec.stats && sum.tensors > 0) {
+    sum.residual_act = act / sum.tensors;
+    sum.err_reduction_act = act_reduction / sum.tensors;
+  }
   return sum;
 }
 

@@ -2,26 +2,40 @@
 // Turning a loaded model into the model a LoRA fine-tune starts from: each target linear layer's
 // W is replaced by the init method's (dequantised) Q and gets the method's A, B and scale.
 #include <functional>
+#include <limits>
 #include <string>
 
+#include "init/weighting.hpp"
 #include "model/llama.hpp"
 
 namespace loft::model {
 
+struct CalibStats;
+
 struct AdapterSpec {
-  std::string method = "qlora";  // an init method: lora, qlora, loftq, qpissa
+  std::string method = "qlora";  // an init method: lora, qlora, loftq, qpissa, qera
   std::string quant = "nf4";     // per-tensor rules (init/patterns.hpp), e.g. "nf4" or "*=nf2"
   std::string rank = "8";        // per-tensor rank rules: "8", "energy:0.5", ...
   int steps = 1;                 // alternating steps (loftq, qpissa)
   uint64_t seed = 0;
   double lora_alpha = 0;      // <= 0: alpha = rank (s = 1)
   std::string targets = "*";  // globs over the linear layers' Hugging Face weight names
+  // Data-aware methods (qera; loftq/qpissa with weight = act or fisher): the weighting and the
+  // calibration statistics of the model's layers (not owned; null: none).
+  init::Weight weight = init::Weight::none;
+  init::Scale scale = init::Scale::exact;
+  double damping = 0.01;
+  const CalibStats* stats = nullptr;
 };
 
 struct AdapterSummary {
   int tensors = 0;
   double bits_per_weight = 0;  // storage of the target layers' Q, weighted by size
   double residual_rel = 0;     // mean over tensors of ||W - Q - s B A||_F / ||W||_F at init
+  // With calibration statistics: the means over tensors of ||(W - Q - s B A) S||_F (S S^T = H)
+  // and of 1 - its ratio to QLoRA's; NaN without.
+  double residual_act = std::numeric_limits<double>::quiet_NaN();
+  double err_reduction_act = std::numeric_limits<double>::quiet_NaN();
 };
 
 // Every glob of spec.targets must match at least one linear layer (the error lists the names).

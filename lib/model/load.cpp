@@ -8,6 +8,7 @@
 #include "common/error.hpp"
 #include "io/dtype.hpp"
 #include "io/llama2c.hpp"
+#include "io/source.hpp"
 #include "model/llama.hpp"
 
 namespace loft::model {
@@ -15,8 +16,8 @@ namespace loft::model {
 Llama<float> load_llama(const io::TensorSource& src) {
   auto cfg = src.config();
   if (!cfg)
-    fail("model source '{}' has no Llama config (valid: llama2c:FILE, hf:DIR, pretrained:NAME)",
-         src.describe());
+    fail("model source '{}' has no Llama config (valid: {})", src.describe(),
+         io::source_forms(true));
   std::map<std::string, std::vector<int64_t>> shapes;
   for (const auto& t : src.list()) shapes[t.name] = t.shape;
   LlamaConfig c = *cfg;

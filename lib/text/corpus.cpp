@@ -241,4 +241,10 @@ std::string corpus_help() {
   return s;
 }
 
+std::string corpus_names() {
+  std::string s;
+  for (const auto& c : kCorpora) s += fmt::format("{}, ", c.name);
+  return s + "file:PATH";
+}
+
 }  // namespace loft::text

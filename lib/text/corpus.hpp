@@ -45,6 +45,8 @@ std::string join_documents(const std::vector<Document>& docs, std::string_view s
 
 // Names and one-line descriptions, for --help texts.
 std::string corpus_help();
+// The names on one line ("fortunes, jargon, kjv, file:PATH"), for key help and errors.
+std::string corpus_names();
 
 // A package file's path under $LOFTLAB_CORPUS_ROOT (default: the file system root), so tests can
 // check the missing-package message and users can point at an unpacked .deb.

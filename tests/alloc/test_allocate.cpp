@@ -101,3 +101,58 @@ TEST_CASE("allocate: the rules name every tensor and parse back", "[alloc]") {
   CHECK_THROWS_WITH(allocate(t, parse_budget("budget:1:candidates=nf2+nf4:blocks=64")),
                     Catch::Contains(want));
 }
+
+TEST_CASE("allocate: a data-aware method's cost is the weighted residual it minimises", "[alloc]") {
+  const Model m = small_model();
+  // Inputs whose directions differ in scale by 30x, so weighting changes the residuals.
+  std::map<std::string, MatrixD> h;
+  for (const auto& t : m.tensors) {
+    Matrix x = test::gaussian(256, t.cols, 7, 1.0f);
+    for (int64_t j = 0; j < t.cols; ++j) x.col(j) *= 1.0f + 29.0f * float(j % 5 == 0);
+    h[t.name] = x.cast<double>().transpose() * x.cast<double>();
+  }
+  const auto b = parse_budget("budget:3:candidates=nf2+nf3:blocks=64");
+  const auto candidates = candidate_specs(b);
+  auto weights = [&](const std::string& n) { return m.weights.at(n); };
+  struct Case {
+    const char* method;
+    init::Weight weight;
+    bool weighted;
+  };
+  for (const Case c :
+       {Case{"qera", init::Weight::none, true}, Case{"loftq", init::Weight::act, true},
+        Case{"loftq", init::Weight::none, false}}) {
+    INFO(c.method << " weight " << init::name(c.weight));
+    CostSettings s;
+    s.method = c.method;
+    s.rank = init::parse_rank_rules("4");
+    s.options.weight = c.weight;
+    s.stats = [&](const std::string& n) { return init::LayerStats{&h.at(n), nullptr}; };
+    s.stats_id = "calibration key";
+    CHECK(weighted_cost(init::find_method(c.method), s.options) == c.weighted);
+    const CostTable t = compute_costs(m.tensors, weights, candidates, s);
+    for (size_t i = 0; i < t.tensors.size(); ++i)
+      for (size_t k = 0; k < candidates.size(); ++k) {
+        const auto& w = m.weights.at(t.tensors[i].name);
+        init::Options o = s.options;
+        if (c.weighted) o.stats = s.stats(t.tensors[i].name);
+        const auto res = init::initialize(c.method, w, candidates[k], 4, o);
+        const double r = c.weighted ? res.trace.residual_act.back() : res.trace.residual_fro.back();
+        CHECK(t.entries[i][k].cost == r * r);
+        const double p = init::frobenius_distance(w, quant::fake_quantize(candidates[k], w));
+        CHECK(t.entries[i][k].proxy == p * p);  // the proxy stays QLoRA's plain error
+        CHECK(t.entries[i][k].rank == 4);
+      }
+    // The statistics are part of what a cached cost depends on, and qera's rank too.
+    CostSettings other = s;
+    other.stats_id = "another calibration";
+    other.rank = init::parse_rank_rules("8");
+    CHECK((cost_key(s, "layers.0.weight", candidates[0]) !=
+           cost_key(other, "layers.0.weight", candidates[0])));
+    CostSettings bare = s;
+    bare.stats = nullptr;
+    if (c.weighted)
+      CHECK_THROWS_WITH(compute_costs(m.tensors, weights, candidates, bare),
+                        Catch::Contains("calibration statistics"));
+  }
+}

@@ -67,6 +67,11 @@ def test_rules_round_trip(tmp_path):
     for name, spec in chosen.items():
         b = budget["layers"][name]["alloc_bits"][0]
         assert int(spec[2]) < b < int(spec[2]) + 1, (name, spec, b)
+        # the chosen spec is a note on the tensor, the whole allocation a note on the point
+        assert budget["layers"][name].attrs["alloc_quant"] == spec
+    assert budget["notes"].attrs["alloc_rules"] == rules
+    assert "notes" not in ruled  # a point of plain rules has nothing to note
+    assert "alloc_rules" not in budget.attrs  # notes are not parameters (nor in the id)
     assert budget["metrics/alloc_bits_per_weight"][()] == pytest.approx(bits, abs=5e-5)
     assert budget["metrics/bits_per_weight"][()] == ruled["metrics/bits_per_weight"][()]
     assert budget["metrics/mean_residual_rel"][()] == pytest.approx(

@@ -162,3 +162,21 @@ def test_one_class_and_unknown_category_are_errors_naming_them(swept):
         p = run(swept, "sweep", "classify.ini", "--set", "task=fortunes:love+nosuchtopic",
                 "--set", "name=bad", "--out", swept / "bad", "--dry-run", ok=False)
         assert "nosuchtopic" in p.stderr, p.stderr
+
+
+def test_data_aware_initialisations_classify(swept):
+    """qera and loftq with weight = act start the classifier too, calibrated on the corpus
+    named by calib_corpus, and record their output error at init."""
+    p = run(swept, "sweep", "classify.ini", "--set", "name=aware", "--out", swept / "aware",
+            "--set", "grid.method=qera,loftq", "--set", "weight=act",
+            "--set", "calib_corpus=file:corpus.txt", "--set", "calib_tokens=512",
+            "--set", "calib_seq_len=32")
+    assert "ran 2 points (0 failed)" in p.stdout, p.stdout + p.stderr
+    df = summary(swept / "aware" / "results.h5")
+    assert set(df["method"]) == {"qera", "loftq"} and (df["status"] == "complete").all()
+    assert (df["calib_corpus"] == "file:corpus.txt").all()
+    for _, r in df.iterrows():
+        assert 0 <= r["acc"] <= 1 and r["err_reduction_act"] > 0, r.to_dict()
+    p = run(swept, "sweep", "classify.ini", "--set", "name=aware2", "--out", swept / "aware2",
+            "--set", "grid.method=qera", "--dry-run", ok=False)
+    assert "calib_corpus" in p.stderr

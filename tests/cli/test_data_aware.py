@@ -119,3 +119,32 @@ rank = 4
     cfg.write_text(cfg.read_text().replace("calib_corpus = fortunes\n", ""))
     p = loftlab("sweep", cfg, "--out", "r2", "--dry-run", cwd=tmp_path, ok=False)
     assert "calib_corpus" in p.stderr
+
+
+def test_a_budget_for_a_data_aware_method_weighs_its_costs(tmp_path):
+    """quant = budget:B with qera: the allocation's objective is the sum of the chosen tensors'
+    squared activation-weighted residuals, which the point then reproduces tensor by tensor."""
+    need_data()
+    import h5py
+    cfg = write(tmp_path / "b.ini", f"""name = b
+experiment = residual
+source = llama2c:{DATA / 'stories260K.bin'}
+calib_tokenizer = llama2c:{DATA / 'tok512.bin'}
+calib_corpus = fortunes
+calib_tokens = 256
+calib_seq_len = 32
+layers = *.q_proj.*, *.down_proj.*
+[grid]
+method = qera
+quant = budget:3.0:candidates=nf2+nf3:blocks=64
+rank = 4
+""")
+    loftlab("sweep", cfg, "--out", "r", cwd=tmp_path, ok=True, timeout=300)
+    with h5py.File(tmp_path / "r" / "results.h5") as f:
+        (g,) = f["points"].values()
+        act = [g["layers"][n]["residual_act"][-1] for n in g["layers"]]
+        fro = [g["layers"][n]["residual_fro"][-1] for n in g["layers"]]
+        objective = g["metrics/alloc_objective"][()]
+        assert len(act) == 10 and g["metrics/alloc_bits_per_weight"][()] <= 3.0
+    assert objective == pytest.approx(sum(a * a for a in act), rel=1e-9)
+    assert objective != pytest.approx(sum(r * r for r in fro), rel=1e-3)

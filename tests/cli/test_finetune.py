@@ -251,6 +251,57 @@ def test_finetune_rerun_runs_nothing(work, finetuned):
     assert {p.name: p.read_bytes() for p in (finetuned / "points").glob("*.h5")} == before
 
 
+def test_finetune_under_a_storage_budget(work):
+    """quant = budget:B allocates a quantizer per target under the budget, records the choice,
+    and fine-tunes the same model as the chosen rules written out verbatim."""
+    out = work.root / "res" / "budget"
+    p = work.run("sweep", "finetune.ini", "--out", out, "--set", "name=budget",
+                 "--set", "grid.method=qlora", "--set", "grid.quant=budget:3.0")
+    assert "ran 1 points (0 failed)" in p.stdout, p.stdout + p.stderr
+    with h5py.File(out / "results.h5", "r") as f:
+        (g,) = f["points"].values()
+        rules = g["notes"].attrs["alloc_rules"]
+        bits = g["metrics/alloc_bits_per_weight"][()]
+        chosen = {n: g["layers"][n].attrs["alloc_quant"] for n in g["layers"]}
+        ppl_init = g["metrics/ppl_init"][()]
+        assert np.isfinite(g["metrics/ppl_final"][()])
+    assert 2.0 < bits <= 3.0
+    assert dict(r.split("=") for r in rules.split("; ")) == chosen
+    assert len(chosen) == 7 * LAYERS  # every projection of every block
+    ruled = work.root / "res" / "ruled"
+    work.run("sweep", "finetune.ini", "--out", ruled, "--set", "name=ruled",
+             "--set", "grid.method=qlora", "--set", f"grid.quant={rules}")
+    df = summary(ruled / "results.h5")
+    assert df["ppl_init"].iloc[0] == ppl_init  # the same quantised model
+
+
+def test_finetune_from_data_aware_initialisations(work):
+    """qera and loftq with weight = act calibrate on the training split of the fine-tuning corpus
+    (by default), record the activation-weighted residual at init, and fine-tune."""
+    out = work.root / "res" / "aware"
+    p = work.run("sweep", "finetune.ini", "--out", out, "--set", "name=aware",
+                 "--set", "grid.method=qlora,qera,loftq", "--set", "grid.weight=none,act",
+                 "--set", "calib_tokens=512", "--set", "calib_seq_len=32")
+    # qlora and qera take no weight: 2 + 2 loftq points
+    assert "ran 4 points (0 failed)" in p.stdout, p.stdout + p.stderr
+    assert p.stderr.count("calibration: computed") == 1, p.stderr  # one key, shared
+    df = summary(out / "results.h5")
+    plain = df[df["method"] == "qlora"]
+    assert len(plain) == 1
+    assert plain["calib_corpus"].iloc[0] == ""  # no calibration key for qlora: its id is as before
+    aware = df[df["method"].isin(["qera"]) | (df["weight"] == "act")]
+    assert len(aware) == 2
+    assert (aware["calib_corpus"] == "file:corpus.txt").all()
+    for _, r in aware.iterrows():
+        assert np.isfinite(r["ppl_init"]) and np.isfinite(r["ppl_final"])
+        assert np.isfinite(r["mean_residual_act"])
+        assert r["err_reduction_act"] > 0, r  # below QLoRA's output error on the same inputs
+    # A data-aware method with no calibration corpus is refused before any work.
+    p = work.run("sweep", "finetune.ini", "--out", work.root / "res" / "aware2", "--dry-run",
+                 "--set", "grid.method=qera", "--set", "calib_corpus=none", ok=False)
+    assert "calib_corpus" in p.stderr and "qera" in p.stderr
+
+
 def test_finetune_missing_model_is_named(work):
     cfg = work.root / "missing.ini"
     cfg.write_text(FINETUNE.replace("pretrained:tiny", "pretrained:nosuchmodel"))

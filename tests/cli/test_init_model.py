@@ -311,6 +311,28 @@ def test_dry_run_prints_the_plan(folder, tmp_path):
     assert not (tmp_path / "o").exists() and not list(tmp_path.glob(".o.partial"))
 
 
+def test_a_budget_allocates_the_quantizers_its_rules_reproduce(folder, tmp_path):
+    """--quant budget:B chooses a quantizer per target (the allocation of loftlab allocate); the
+    export equals one made with those rules verbatim, and the rules are recorded."""
+    args = ["--method", "qlora", "--rank", "4", "--dtype", "f32"]
+    p = run(f"hf:{folder}", "--out", tmp_path / "b", "--quant", "budget:3.0", *args, cwd=tmp_path)
+    assert "Lagrangian" in p.stdout and "tensors initialised" in p.stdout
+    params = json.loads((tmp_path / "b" / "loftlab" / "params.json").read_text())
+    assert params["budget"] == "budget:3"
+    rules = dict(r.split("=") for r in params["quant"].split("; "))
+    assert len(rules) == 6  # one exact rule per target: c_attn and c_fc of 3 blocks
+    run(f"hf:{folder}", "--out", tmp_path / "r", "--quant", params["quant"], *args, cwd=tmp_path)
+    assert digest(tmp_path / "b") == digest(tmp_path / "r")
+    dry = run(f"hf:{folder}", "--out", tmp_path / "d", "--quant", "budget:3.0", "--dry-run", *args,
+              cwd=tmp_path)
+    for name, spec in rules.items():
+        assert re.search(re.escape(name) + r".*\b" + re.escape(spec) + r"\b", dry.stdout), name
+    p = run(f"hf:{folder}", "--out", tmp_path / "l", "--quant", "budget:3.0", "--method", "lora",
+            cwd=tmp_path, ok=False)
+    assert "does not quantise" in p.stderr
+    no_output(tmp_path, "l")
+
+
 def no_output(tmp_path, name):
     assert not (tmp_path / name).exists(), f"{name} must not appear"
 

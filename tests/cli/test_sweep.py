@@ -139,6 +139,29 @@ def test_dry_run_counts_collapsing_and_lists_points(tmp_path):
     assert not (tmp_path / "results").exists()  # a dry run writes nothing
 
 
+def test_dry_run_shows_what_varies_and_lists_the_rest_once(tmp_path):
+    cfg = write(tmp_path / "small.ini", SMALL)
+    out = loftlab("sweep", cfg, "--dry-run", cwd=tmp_path).stdout.splitlines()
+    header = next(l for l in out if l.startswith("#"))
+    columns = header.split()
+    assert columns[:7] == ["#", "id", "status", "method", "quant", "rank", "steps"]
+    assert "source" not in columns and "layers" not in columns  # the same in every point
+    shared = next(l for l in out if l.startswith("in every point: "))
+    assert "source=synthetic:gaussian:shape=64x64:count=3:seed=5" in shared and "layers=*" in shared
+    assert all(len(l) <= 120 for l in out[out.index(header):]), "the table fits 120 columns"
+    # qlora has no steps: its rows show "-" there ("to run" is two words of the status)
+    qlora = [l.split() for l in out if " qlora " in l]
+    assert qlora and all(r[columns.index("steps") + 1] == "-" for r in qlora)
+    # --all: every parameter a column, nothing listed above, the same ids in the same order
+    full = loftlab("sweep", cfg, "--dry-run", "--all", cwd=tmp_path).stdout
+    columns = next(l for l in full.splitlines() if l.startswith("#")).split()
+    assert {"source", "layers", "svd", "method", "steps"} <= set(columns)
+    assert "in every point" not in full
+    assert dry_run_ids(full) == dry_run_ids("\n".join(out))
+    p = loftlab("sweep", cfg, "--all", cwd=tmp_path, ok=False)
+    assert "--all" in p.stderr and "--dry-run" in p.stderr
+
+
 def test_loftq_with_zero_steps_is_qlora(tmp_path):
     cfg = write(tmp_path / "z.ini", SMALL)
     p = loftlab("sweep", cfg, "--dry-run", "--set", "grid.method=qlora,loftq",

@@ -102,10 +102,17 @@ TEST_CASE("engine: the plan initialises 2-D targets with their rules and copies 
   CHECK_FALSE(plan.tensors[0].target);
   CHECK(plan.tensors[2].target);
   CHECK(plan.tensors[2].module == "layers.0.proj");
-  CHECK(quant::format(plan.tensors[2].quant) == "nf2");
+  REQUIRE(plan.tensors[2].quant);
+  CHECK(quant::format(*plan.tensors[2].quant) == "nf2");
   CHECK(plan.tensors[2].rank.fixed == 4);
-  CHECK(quant::format(plan.tensors[3].quant) == "nf4");
+  CHECK(quant::format(plan.tensors[3].quant.value()) == "nf4");
   CHECK(plan.tensors[3].rank.fixed == 8);
+  CHECK_FALSE(plan.tensors[0].quant);  // copied, not quantised
+  // lora does not quantise: its targets carry no quantizer.
+  const auto bare = engine::make_plan(src, "*proj*", init::find_method("lora"),
+                                      init::parse_quant_rules("nf4"), init::parse_rank_rules("4"));
+  CHECK(bare.tensors[2].target);
+  CHECK_FALSE(bare.tensors[2].quant);
   CHECK_THROWS_WITH(engine::make_plan(src, "layers.0.norm.weight", loftq,
                                       init::parse_quant_rules("nf4"), init::parse_rank_rules("4")),
                     Catch::Contains("1-D"));

@@ -98,6 +98,16 @@ TEST_CASE("lora keeps W, qlora's error is ||W - q(W)||, both start from B = 0", 
   CHECK(qlora.trace.residual_fro[0] ==
         Approx((w - quant::fake_quantize(nf2, w)).cast<double>().norm()).epsilon(1e-6));
   CHECK(identical(lora.A, qlora.A));  // same seed, same A
+  // Without a quantizer lora has no QLoRA baseline to compare with; the quantising methods
+  // refuse to run.
+  const Result bare = initialize("lora", w, std::nullopt, 4, opts(0));
+  CHECK(identical(bare.Q, w));
+  CHECK(identical(bare.A, lora.A));
+  CHECK(std::isnan(bare.trace.residual_vs_qlora[0]));
+  CHECK(lora.trace.residual_vs_qlora[0] == 0.0);
+  for (const char* m : {"qlora", "loftq", "qpissa"})
+    CHECK_THROWS_WITH(initialize(m, w, std::nullopt, 4, opts(1)),
+                      Catch::Contains(m) && Catch::Contains("no quantizer"));
 }
 
 TEST_CASE("lora's A is PEFT's Kaiming-uniform: U(-1/sqrt(in), 1/sqrt(in)), seeded", "[init]") {

@@ -13,6 +13,7 @@
 #include "io/hf.hpp"
 #include "io/llama2c.hpp"
 #include "io/npy.hpp"
+#include "io/results/models.hpp"
 #include "io/safetensors.hpp"
 #include "io/source.hpp"
 #include "io/synthetic.hpp"
@@ -94,6 +95,34 @@ TEST_CASE("sources: hf config.json keys, defaults and errors") {
   write_bytes(dir / "config.json", R"({"hidden_size": )");
   CHECK_THROWS_WITH(io::read_hf_config(dir / "config.json"), Catch::Contains("not valid JSON"));
   CHECK_THROWS_WITH(io::open_source("hf:" + dir.path().string()), Catch::Contains("config.json"));
+}
+
+TEST_CASE("sources: llama2c_file_size is the end of the layout's last array") {
+  // The reference: the layout's last array, then the RoPE tables when it is model.norm.weight.
+  auto end_of_layout = [](const io::LlamaConfig& c) {
+    const auto entries = io::llama2c_layout(c);
+    const auto& last = entries.back();
+    size_t n = 1;
+    for (auto d : last.shape) n *= static_cast<size_t>(d);
+    size_t end = last.offset + 4 * n;
+    if (last.name == "model.norm.weight")
+      end += 2 * 4 * static_cast<size_t>(c.seq_len) * static_cast<size_t>(c.dim / c.n_heads) / 2;
+    return end;
+  };
+  for (bool tied : {true, false})
+    for (int layers : {1, 3, 1000})
+      for (int kv : {1, 2, 4}) {
+        io::LlamaConfig c = tiny_config(tied);
+        c.n_layers = layers;
+        c.n_heads = 4;
+        c.n_kv_heads = kv;
+        c.dim = 32;
+        c.hidden_dim = 88;
+        c.vocab_size = 515;
+        c.seq_len = 48;
+        CAPTURE(tied, layers, kv);
+        CHECK(io::llama2c_file_size(c) == end_of_layout(c));
+      }
 }
 
 TEST_CASE("sources: write_llama2c and open_llama2c round-trip, tied and untied") {
@@ -214,16 +243,16 @@ TEST_CASE("sources: synthetic option errors name the option and the valid ones")
   CHECK_THROWS_WITH(io::open_source("synthetic:gaussian:std=abc"), Catch::Contains("not a number"));
 }
 
-TEST_CASE("sources: pretrained:NAME opens models_dir()/NAME/model.bin") {
+TEST_CASE("sources: pretrained:NAME opens results::models_dir()/NAME/model.bin") {
   TempDir dir("pretrained");
   ::setenv("LOFTLAB_MODELS", dir.path().c_str(), 1);
-  CHECK(io::pretrained_checkpoint("tiny") == dir / "tiny" / "model.bin");
+  CHECK(results::pretrained_checkpoint("tiny") == dir / "tiny" / "model.bin");
   CHECK_THROWS_WITH(io::open_source("pretrained:tiny"), Catch::Contains("pretrained:tiny") &&
                                                             Catch::Contains("none") &&
                                                             Catch::Contains("pretrain"));
   const auto c = tiny_config(true);
   fs::create_directories(dir / "tiny");
-  io::write_llama2c(io::pretrained_checkpoint("tiny"), c, [&](const std::string& n) {
+  io::write_llama2c(results::pretrained_checkpoint("tiny"), c, [&](const std::string& n) {
     for (const auto& e : io::llama2c_layout(c))
       if (e.name == n) return ramp(e.shape.size() == 2 ? e.shape[0] : 1, e.shape.back(), 0.1f);
     return Matrix();

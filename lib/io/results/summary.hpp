@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "io/results/record.hpp"
@@ -70,5 +71,8 @@ struct View {
   size_t width = 120;
 };
 std::string format_view(const Summary& s, const View& view);
+// Items ("k=v") after `lead`, two spaces apart, a new line (indented as lead) before an item
+// that would pass `width`: the lists above and below a view.
+std::string wrap_items(std::string_view lead, const std::vector<std::string>& items, size_t width);
 
 }  // namespace loft::results

@@ -139,8 +139,8 @@ bool varies(const Column& c) {
   return false;
 }
 
-// "k=v" items joined by two spaces after `lead`, a new line (indented as lead) before an item
-// that would pass width.
+}  // namespace
+
 std::string wrap_items(std::string_view lead, const std::vector<std::string>& items, size_t width) {
   std::string out(lead);
   size_t column = lead.size();
@@ -159,8 +159,6 @@ std::string wrap_items(std::string_view lead, const std::vector<std::string>& it
   out.push_back('\n');
   return out;
 }
-
-}  // namespace
 
 std::string format_view(const Summary& s, const View& view) {
   auto listed = [](const std::vector<std::string>& names, const std::string& n) {
