@@ -9,6 +9,7 @@ corpus folder (regressions from crashes found) are kept.
 --loftlab runs a tiny sweep to take real point files for the point_file harness."""
 import argparse
 import json
+import os
 import struct
 import subprocess
 import tempfile
@@ -187,6 +188,13 @@ def points(loftlab):
             # An HDF5 file of another layout: the calibration reader must refuse it cleanly.
             seed("calibration", f"other-layout{i}", f.read_bytes())
         seed("point_file", "results", (Path(tmp) / "results" / "p" / "results.h5").read_bytes())
+        # A cost cache as a budget point leaves it, and a sealed HDF5 file of another layout.
+        env = dict(os.environ, LOFTLAB_COST_CACHE=str(Path(tmp) / "costs"))
+        subprocess.run([loftlab, "allocate", "synthetic:gaussian:shape=8x64:count=2:seed=1",
+                        "--budget", "budget:3:candidates=nf2+nf3:blocks=64", "--method", "qlora"],
+                       cwd=tmp, check=True, capture_output=True, env=env)
+        seed("cost_cache", "valid", (Path(tmp) / "costs" / "alloc_costs.h5").read_bytes())
+        seed("cost_cache", "other-layout", (Path(tmp) / "results" / "p" / "results.h5").read_bytes())
 
 
 def calibration_file():
@@ -231,6 +239,7 @@ def new_parsers():
     bad = safetensors({m + ".lora_A.weight": a[:, :7].copy(), m + ".lora_B.weight": b})
     seed("peft_adapter", "wrong-shape", json.dumps(cfg).encode() + SEP + bad)
     seed("calibration", "not-hdf5", b"not hdf5")
+    seed("cost_cache", "not-hdf5", b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
     seed("calibration", "valid", calibration_file())
     seed("peft_adapter", "dora", json.dumps(dict(cfg, use_dora=True)).encode() + SEP + good)
 
