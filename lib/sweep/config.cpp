@@ -84,8 +84,22 @@ bool is_special(std::string_view key) {
   return key == "name" || key == "experiment";
 }
 
+// Experiment keys are identifiers. Anything else (a '[' or '=' in it, a space inside) could not
+// be written back by to_ini as the same key: "[.d=1;]<VT>" is a key "[.d" to Boost, but
+// "[.d = 1;]" reads back as a section header.
+bool valid_key(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+}
+
 // Puts one setting where it belongs; `replace` (command line) removes the key elsewhere first.
 void place(Config& c, Setting s, bool in_grid, bool replace) {
+  if (!valid_key(s.key))
+    fail(
+        "{}: '{}' is not a key name (letters, digits, '_' and '-'; `loftlab sweep --help` lists "
+        "each experiment's keys)",
+        s.origin, s.key);
   if (is_special(s.key)) {
     if (in_grid) fail("{}: '{}' cannot be a grid axis (put it at the top level)", s.origin, s.key);
     set_special(c, s);
