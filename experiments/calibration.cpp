@@ -56,7 +56,8 @@ void add_calibration(const KeyValues& in, const init::Method& m, init::Weight we
   p["calib_tokenizer"] = model::resolve_tokenizer(model, source.tokenizer);
   p["calib_tokens"] = in.integer("calib_tokens");
   p["calib_seq_len"] = in.integer("calib_seq_len");
-  if (weight == init::Weight::fisher) p["calib_fisher"] = int64_t{1};
+  // Only the step methods weigh by the Fisher; qera with weight = fisher is qera.
+  if (m.uses_steps && weight == init::Weight::fisher) p["calib_fisher"] = int64_t{1};
 }
 
 model::CalibKey calib_key(const Params& p) {

@@ -39,6 +39,7 @@ repros=(
   "repro_budget|--set grid.method=qlora --set grid.quant=budget:2.5,budget:3.0,budget:3.5,nf2,nf3,nf4"
   "repro_budget_finetune|--set train_steps=40 --set seq_len=64 --set eval_tokens=2048 --set grid.method=qlora --set grid.quant=budget:2.5,budget:3.5,nf2,nf4"
   "repro_data_aware|--set grid.quant=nf2 --set grid.rank=8 --set grid.steps=1 --set grid.scale=exact --set calib_tokens=4096"
+  "repro_data_aware_finetune|--set train_steps=40 --set seq_len=64 --set eval_tokens=2048 --set grid.quant=nf2 --set grid.steps=1 --set grid.scale=exact --set calib_tokens=4096"
 )
 
 status=0

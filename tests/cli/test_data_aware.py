@@ -115,6 +115,10 @@ rank = 4
     p = loftlab("sweep", cfg, "--out", "r", cwd=tmp_path, ok=True, timeout=300)
     assert "calibration: computed" not in p.stderr
     assert "calibration: reused" in p.stderr
+    # qera takes no weight: weight = fisher neither adds a point nor asks for the Fisher.
+    p = loftlab("sweep", cfg, "--out", "r", "--dry-run", "--set", "grid.method=qera",
+                "--set", "grid.weight=none,act,fisher", cwd=tmp_path, ok=True)
+    assert "6 grid combinations -> 2 points" in p.stdout  # rank 4 and 8, each once
     # A data-aware method without a calibration corpus is a clear error.
     cfg.write_text(cfg.read_text().replace("calib_corpus = fortunes\n", ""))
     p = loftlab("sweep", cfg, "--out", "r2", "--dry-run", cwd=tmp_path, ok=False)
