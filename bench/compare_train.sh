@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 source bench/openblas.sh
 bin=${LOFTLAB_BIN:-build/loftlab}
 steps=${1:-10}
-steps15=${2:-3}
+steps15=${2:-10}
 data=${LOFTLAB_DATA:-../shared/data}
 ckpt="$data/stories260K.bin"
 [ -f "$ckpt" ] || { echo "compare_train: $ckpt not found (set LOFTLAB_DATA); skipped"; exit 0; }

@@ -4,11 +4,16 @@
 
 #include <boost/program_options.hpp>
 #include <chrono>
+#include <filesystem>
 #include <iostream>
+#include <map>
+#include <optional>
+#include <vector>
 
 #include "common/error.hpp"
 #include "experiments/cli/commands.hpp"
 #include "experiments/cli/options.hpp"
+#include "io/npy.hpp"
 #include "io/source.hpp"
 #include "model/calibrate.hpp"
 #include "model/token_data.hpp"
@@ -18,10 +23,59 @@ namespace po = boost::program_options;
 
 namespace loft::cli {
 
+namespace {
+
+namespace fs = std::filesystem;
+
+// What --dump-inputs writes: the token windows and every layer input the statistics summed, so
+// that H can be checked against X^T X outside loftlab. Held in memory, hence the cap.
+class InputDump {
+ public:
+  static constexpr size_t kMaxBytes = size_t{1} << 30;
+
+  explicit InputDump(fs::path dir) : dir_(std::move(dir)) {
+    if (fs::is_symlink(dir_))
+      fail("--dump-inputs {}: is a symbolic link; give a new folder", dir_.string());
+    if (fs::exists(dir_) && !(fs::is_directory(dir_) && fs::is_empty(dir_)))
+      fail("--dump-inputs {}: exists and is not an empty folder; give a new folder", dir_.string());
+  }
+
+  void windows(std::span<const int32_t> w) { tokens_.insert(tokens_.end(), w.begin(), w.end()); }
+
+  void input(const std::string& group, const model::Mat<float>& x) {
+    bytes_ += static_cast<size_t>(x.size()) * sizeof(float);
+    if (bytes_ > kMaxBytes)
+      fail("--dump-inputs would hold more than {} MiB of layer inputs: use fewer --tokens",
+           kMaxBytes >> 20);
+    auto& [width, values] = inputs_[group];
+    width = x.cols();
+    values.insert(values.end(), x.data(), x.data() + x.size());
+  }
+
+  // DIR/tokens.npy (sequences x seq_len, int32) and DIR/<group>.npy (tokens x width, float32).
+  void write(int seq_len) const {
+    fs::create_directories(dir_);
+    const int64_t tshape[2] = {static_cast<int64_t>(tokens_.size()) / seq_len, seq_len};
+    io::write_npy(dir_ / "tokens.npy", std::span<const int32_t>(tokens_), tshape);
+    for (const auto& [group, in] : inputs_) {
+      const int64_t shape[2] = {static_cast<int64_t>(in.second.size()) / in.first, in.first};
+      io::write_npy(dir_ / (group + ".npy"), std::span<const float>(in.second), shape);
+    }
+  }
+
+ private:
+  fs::path dir_;
+  std::vector<int32_t> tokens_;
+  std::map<std::string, std::pair<int64_t, std::vector<float>>> inputs_;
+  size_t bytes_ = 0;
+};
+
+}  // namespace
+
 int cmd_calibrate(int argc, char** argv) {
   model::CalibKey key;
   model::CalibOptions opt;
-  std::string out, tokenizer;
+  std::string out, tokenizer, dump;
   po::options_description desc(
       "usage: loftlab calibrate MODEL --corpus C --tokens N --out FILE [options]\n\n"
       "Runs the model's forward over N tokens of the corpus's training split (seeded random\n"
@@ -42,7 +96,11 @@ int cmd_calibrate(int argc, char** argv) {
       "seed", po::value(&key.seed)->default_value(0), "seed of the window positions")(
       "fisher", "also the diagonal empirical Fisher (one backward per batch)")(
       "layers-per-pass", po::value(&opt.layers_per_pass)->default_value(0),
-      "hold the H of this many layers at a time, one forward pass each (0 = all in one)");
+      "hold the H of this many layers at a time, one forward pass each (0 = all in one)")(
+      "dump-inputs", po::value(&dump),
+      "also write the token windows (DIR/tokens.npy) and every linear layer's inputs "
+      "(DIR/<layer>.npy, tokens x width) that H sums, to check H = X^T X outside loftlab; "
+      "needs a new --out and a new folder, and at most 1 GiB of inputs");
   const auto parsed =
       parse_command_line(argc, argv, desc, "calibrate", Positional{"MODEL", &key.model});
   if (!parsed) return 0;
@@ -61,8 +119,18 @@ int cmd_calibrate(int argc, char** argv) {
     fmt::print(stderr, "\rcalibrate: {:5.1f}%  ETA {:.0f} s   ", 100 * f,
                f > 0 ? s * (1 - f) / f : 0);
   };
+  std::optional<InputDump> inputs;
+  if (!dump.empty()) {
+    if (fs::exists(out) || fs::is_symlink(out))
+      fail("--dump-inputs computes the statistics afresh, but --out {} exists: give a new file",
+           out);
+    inputs.emplace(dump);
+    opt.on_windows = [&](std::span<const int32_t> w) { inputs->windows(w); };
+    opt.on_input = [&](const std::string& g, const model::Mat<float>& x) { inputs->input(g, x); };
+  }
   bool computed = false;
   const auto s = model::load_or_calibrate(key, out, opt, &computed);
+  if (inputs) inputs->write(key.seq_len);
   if (computed) fmt::print(stderr, "\n");
   fmt::print("{} {}: {} layer inputs{}, {} tokens, {:.2f} s ({:.0f} tokens/s)\n",
              computed ? "wrote" : "kept existing", out, s.h.size(),

@@ -169,14 +169,18 @@ Vector read_npy_vector(const fs::path& path) {
   return Eigen::Map<const Vector>(a.data.data(), a.shape[0]);
 }
 
-void write_npy(const fs::path& path, std::span<const float> data, std::span<const int64_t> shape) {
+namespace {
+
+// `descr` is numpy's type string of the 4-byte elements at `data` (little-endian, as written).
+void write_npy_bytes(const fs::path& path, const char* descr, const void* data, size_t count,
+                     std::span<const int64_t> shape) {
   size_t n = 1;
   for (auto d : shape) n *= static_cast<size_t>(d);
-  if (n != data.size())
+  if (n != count)
     fail("write_npy {}: shape {} holds {} values but {} were given", path.string(),
-         shape_str(shape), n, data.size());
-  std::string dict =
-      fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': {}, }}", shape_str(shape));
+         shape_str(shape), n, count);
+  std::string dict = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", descr,
+                                 shape_str(shape));
   // numpy pads magic + version + length + dict + '\n' to a multiple of 64 bytes.
   const size_t total = (10 + dict.size() + 1 + 63) / 64 * 64;
   dict.append(total - 10 - dict.size() - 1, ' ');
@@ -188,8 +192,19 @@ void write_npy(const fs::path& path, std::span<const float> data, std::span<cons
                                       static_cast<char>(len >> 8)};
   out.write(version_and_length, 4);
   out.write(dict);
-  out.write(data.data(), data.size() * sizeof(float));
+  out.write(data, count * 4);
   out.commit();
+}
+
+}  // namespace
+
+void write_npy(const fs::path& path, std::span<const float> data, std::span<const int64_t> shape) {
+  write_npy_bytes(path, "<f4", data.data(), data.size(), shape);
+}
+
+void write_npy(const fs::path& path, std::span<const int32_t> data,
+               std::span<const int64_t> shape) {
+  write_npy_bytes(path, "<i4", data.data(), data.size(), shape);
 }
 
 void write_npy(const fs::path& path, ConstMatrixRef m) {

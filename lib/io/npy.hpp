@@ -38,10 +38,12 @@ Matrix read_npy(const std::filesystem::path& path);
 // A 1-D array; an error for any other rank and for NaN/Inf.
 Vector read_npy_vector(const std::filesystem::path& path);
 
-// float32, C order, format 1.0. Written atomically (common/files.hpp: a temporary name, then
-// rename; a symbolic link at `path` is replaced, never written through).
+// float32 (or int32), C order, format 1.0. Written atomically (common/files.hpp: a temporary name,
+// then rename; a symbolic link at `path` is replaced, never written through).
 void write_npy(const std::filesystem::path& path, ConstMatrixRef m);
 void write_npy(const std::filesystem::path& path, std::span<const float> data,
+               std::span<const int64_t> shape);
+void write_npy(const std::filesystem::path& path, std::span<const int32_t> data,
                std::span<const int64_t> shape);
 
 }  // namespace loft::io

@@ -77,6 +77,7 @@ CalibStats calibrate_model(Llama<float>& m, const std::vector<int32_t>& tokens, 
       const int rows =
           static_cast<int>(std::min<int64_t>(options.batch, sequences - b * options.batch));
       sample_batch(tokens, rows, key.seq_len, key.seed, static_cast<int>(b), in, tg);
+      if (options.on_windows && pass == 0) options.on_windows(in);
       // The Fisher comes once, with the first pass (the gradients cover every layer).
       const bool grad = key.fisher && pass == 0;
       if (grad) zero_grads(m);
@@ -84,8 +85,10 @@ CalibStats calibrate_model(Llama<float>& m, const std::vector<int32_t>& tokens, 
                      rows, key.seq_len);
       for (int l = first; l < last; ++l)
         for (const Input& x :
-             layer_inputs(m.layers[static_cast<size_t>(l)], ws.layers[static_cast<size_t>(l)]))
+             layer_inputs(m.layers[static_cast<size_t>(l)], ws.layers[static_cast<size_t>(l)])) {
           add_gram(h[*x.name], *x.x);
+          if (options.on_input) options.on_input(*x.name, *x.x);
+        }
       if (grad) {
         backward(m, ws);
         for (auto* lin : m.linears()) {

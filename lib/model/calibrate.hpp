@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <span>
 #include <string>
 
 #include "common/matrix.hpp"
@@ -52,6 +53,11 @@ struct CalibOptions {
   int batch = 8;
   int layers_per_pass = 0;
   std::function<void(double fraction)> progress;
+  // Optional views of what is accumulated, for checking H from outside (`loftlab calibrate
+  // --dump-inputs`): the token windows of every batch (rows x seq_len, once per batch) and every
+  // linear layer's input of every batch (rows * seq_len x width) under its input group's name.
+  std::function<void(std::span<const int32_t> windows)> on_windows;
+  std::function<void(const std::string& group, const Mat<float>& x)> on_input;
 };
 
 // Loads key.model and key.corpus's training split (key.tokenizer), then calibrate_model.

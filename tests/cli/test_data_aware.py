@@ -94,6 +94,67 @@ def test_calibrate_keeps_and_refuses(tmp_path):
     assert "corpus 'fortunes', not 'jargon'" in p.stderr
 
 
+def llama2c_arrays(path):
+    """The float32 arrays of a llama2.c version-0 checkpoint by name (../shared/data/README.md)."""
+    raw = np.fromfile(path, dtype=np.uint8)
+    dim, hidden, layers, heads, kv_heads, vocab, _ = raw[:28].view("<i4")
+    kv = kv_heads * (dim // heads)
+    f = raw[28:].view("<f4")
+    shapes = [("embed", (abs(vocab), dim)), ("rms_att", (layers, dim)), ("wq", (layers, dim, dim)),
+              ("wk", (layers, kv, dim)), ("wv", (layers, kv, dim)), ("wo", (layers, dim, dim)),
+              ("rms_ffn", (layers, dim)), ("w1", (layers, hidden, dim)),
+              ("w2", (layers, dim, hidden)), ("w3", (layers, hidden, dim))]
+    out, at = {}, 0
+    for name, shape in shapes:
+        n = int(np.prod(shape))
+        out[name] = f[at:at + n].reshape(shape).astype(np.float64)
+        at += n
+    return out, int(layers)
+
+
+def test_calibrate_h_is_xtx_of_the_layer_inputs(tmp_path):
+    """H from `loftlab calibrate` equals X^T X in numpy of the layer inputs it dumps, for every
+    input group of every layer; and those inputs are the model's: layer 0's attention input is
+    the RMSNorm of the windows' embeddings, every layer's down_proj input is
+    silu(x W1^T) * (x W3^T) of its gate input, both recomputed here from the checkpoint."""
+    need_data()
+    ckpt = DATA / "stories260K.bin"
+    args = [f"llama2c:{ckpt}", "--tokenizer", f"llama2c:{DATA / 'tok512.bin'}", "--corpus", "kjv",
+            "--tokens", "150", "--seq-len", "32", "--batch", "2", "--out", "c.h5",
+            "--dump-inputs", "d"]
+    assert "wrote" in loftlab("calibrate", *args, cwd=tmp_path, ok=True).stdout
+    import h5py
+    d = tmp_path / "d"
+    windows = np.load(d / "tokens.npy")
+    assert windows.dtype == np.int32 and windows.shape == (5, 32)  # 150 tokens -> 5 windows
+    with h5py.File(tmp_path / "c.h5") as f:
+        groups = sorted(f["h"])
+        assert len(groups) == 20
+        for g in groups:
+            x = np.load(d / f"{g}.npy").astype(np.float64)
+            assert x.shape[0] == 160
+            want = x.T @ x
+            err = np.abs(f["h"][g][()] - want).max() / np.abs(want).max()
+            assert err < 1e-12, (g, err)
+    w, layers = llama2c_arrays(ckpt)
+    e = w["embed"][windows.reshape(-1)]
+    xn = e / np.sqrt((e * e).mean(axis=1, keepdims=True) + 1e-5) * w["rms_att"][0]
+    x0 = np.load(d / "model.layers.0.self_attn.q_proj.weight.npy")
+    assert np.abs(x0 - xn).max() < 1e-5 * np.abs(xn).max()
+    for layer in range(layers):
+        x = np.load(d / f"model.layers.{layer}.mlp.gate_proj.weight.npy").astype(np.float64)
+        g, u = x @ w["w1"][layer].T, x @ w["w3"][layer].T
+        h = g / (1 + np.exp(-g)) * u
+        got = np.load(d / f"model.layers.{layer}.mlp.down_proj.weight.npy")
+        assert np.abs(got - h).max() < 1e-4 * np.abs(h).max(), layer
+    # The dump is only of statistics computed afresh, into a new folder.
+    p = loftlab("calibrate", *args, cwd=tmp_path, ok=False)
+    assert "--out c.h5 exists" in p.stderr
+    args[args.index("c.h5")] = "c2.h5"
+    p = loftlab("calibrate", *args, cwd=tmp_path, ok=False)
+    assert "is not an empty folder" in p.stderr
+
+
 def test_sweep_computes_the_cache_once(tmp_path):
     need_data()
     cfg = write(tmp_path / "s.ini", f"""name = s
