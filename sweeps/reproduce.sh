@@ -3,6 +3,8 @@
 #
 #   ./sweeps/reproduce.sh build/loftlab full     # make reproduce: every reproduction in full
 #   ./sweeps/reproduce.sh build/loftlab quick    # make reproduce-quick: a ~10-minute subset
+#   ./sweeps/reproduce.sh build/loftlab full repro_loftq_glue repro_loftq_glue_fortunes
+#                                                # only the reproductions named
 #
 # Results go to results/<name>/ (quick: results/<name>_quick/, so the two never mix), reports to
 # results/<name>[_quick]/report/report.md. A re-run resumes: complete points are skipped. A
@@ -10,11 +12,13 @@
 # skipped with the reason, and the script then exits 1. JOBS (default 2) points run at once.
 set -uo pipefail
 
-usage() { echo "usage: $0 LOFTLAB full|quick   (e.g. $0 build/loftlab quick)" >&2; exit 2; }
-[ $# -eq 2 ] || usage
+usage() { echo "usage: $0 LOFTLAB full|quick [NAME...]   (e.g. $0 build/loftlab quick)" >&2; exit 2; }
+[ $# -ge 2 ] || usage
 case "$2" in full|quick) mode=$2 ;; *) usage ;; esac
 loftlab=$(realpath "$1" 2>/dev/null) || { echo "reproduce: no loftlab at '$1' (run make first)" >&2; exit 2; }
 [ -x "$loftlab" ] || { echo "reproduce: '$1' is not an executable loftlab (run make first)" >&2; exit 2; }
+shift 2
+only=("$@")   # names of the reproductions to run; none: all
 cd "$(dirname "$0")/.." || exit 2   # configs name ../shared/data relative to the repository root
 py=/usr/bin/python3
 jobs=${JOBS:-2}
@@ -42,10 +46,29 @@ repros=(
   "repro_data_aware_finetune|--set train_steps=40 --set seq_len=64 --set eval_tokens=2048 --set grid.quant=nf2 --set grid.steps=1 --set grid.scale=exact --set calib_tokens=4096"
 )
 
+names=()
+for row in "${repros[@]}"; do names+=("${row%%|*}"); done
+for n in "${only[@]}"; do
+  [[ " ${names[*]} " == *" $n "* ]] || { echo "reproduce: no reproduction '$n' (there are: ${names[*]})" >&2; exit 2; }
+done
+selected() { [ ${#only[@]} -eq 0 ] || [[ " ${only[*]} " == *" $1 "* ]]; }
+
 status=0
 summary=()
+
+# repro_loftq_glue_fortunes fine-tunes the byte-level model that the default run pretrains
+# (pretrained:fortunes); on a fresh machine it is pretrained here first, about two minutes.
+models=${LOFTLAB_MODELS:-results/models}
+if selected repro_loftq_glue_fortunes && [ ! -f "$models/fortunes/model.bin" ]; then
+  echo "== pretraining pretrained:fortunes (sweeps/default_pretrain.ini) -> $models/fortunes/"
+  if ! "$loftlab" sweep sweeps/default_pretrain.ini --jobs 1; then
+    summary+=("pretrained:fortunes: pretraining FAILED (repro_loftq_glue_fortunes will be skipped)")
+    status=1
+  fi
+fi
 for row in "${repros[@]}"; do
   IFS='|' read -r name quick_opts config_name both_opts <<<"$row"
+  selected "$name" || continue
   config=sweeps/${config_name:-$name}.ini
   # shellcheck disable=SC2206  # the options are words by design
   opts=(--set "name=$name" $both_opts)
