@@ -29,6 +29,9 @@ std::vector<Key> calibration_keys(const std::string& default_corpus) {
        "calibration corpus of data-aware methods (its training split): " + text::corpus_names()},
       integer_key("calib_tokens", "16384", 1, INT64_MAX, "calibration tokens"),
       integer_key("calib_seq_len", "128", 1, 1 << 20, "calibration sequence length"),
+      {"calib_inputs", "float",
+       "float: statistics of the unquantised model; quantized: block by block from the model "
+       "whose earlier blocks already hold their initialisation (ApiQ; finetune, classify)"},
   };
 }
 
@@ -58,6 +61,16 @@ void add_calibration(const KeyValues& in, const init::Method& m, init::Weight we
   p["calib_seq_len"] = in.integer("calib_seq_len");
   // Only the step methods weigh by the Fisher; qera with weight = fisher is qera.
   if (m.uses_steps && weight == init::Weight::fisher) p["calib_fisher"] = int64_t{1};
+  const auto& inputs = in.text("calib_inputs");
+  if (inputs != "float" && inputs != "quantized")
+    fail("calib_inputs = '{}' (valid: float, quantized)", inputs);
+  // Only an init that reads H depends on where H comes from (the Fisher weighting does not).
+  const bool reads_h = m.needs == init::Needs::calibration || weight == init::Weight::act;
+  if (aware && reads_h && inputs == "quantized") p["calib_inputs"] = inputs;
+}
+
+bool quantized_inputs(const Params& p) {
+  return p.count("calib_inputs") > 0;
 }
 
 model::CalibKey calib_key(const Params& p) {

@@ -31,6 +31,10 @@ struct CalibSource {
 void add_calibration(const KeyValues& in, const init::Method& m, init::Weight weight, bool aware,
                      const CalibSource& source, Params& p);
 
+// calib_inputs = quantized: the statistics depend on the point's own initialisation, so they are
+// computed with it (model::attach_adapters_on_quantized_inputs), not by calibration().
+bool quantized_inputs(const Params& p);
+
 // The statistics a point's calibration parameters describe, and their identity as text.
 model::CalibKey calib_key(const Params& p);
 std::string calib_text(const model::CalibKey& key);

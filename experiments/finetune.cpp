@@ -212,6 +212,11 @@ void normalise_adapters(const KeyValues& in, Params& p, const std::string& calib
                     {std::get<std::string>(p.at("model")), std::get<std::string>(p.at("tokenizer")),
                      calib_corpus},
                     p);
+  if (quantized_inputs(p) && alloc::is_budget(in.text("quant")))
+    fail(
+        "calib_inputs = quantized with quant = {}: the allocation needs the statistics before "
+        "the initialisation that quantized inputs come from; use calib_inputs = float",
+        in.text("quant"));
   p["targets"] = in.text("targets");
   p["lora_alpha"] = alpha;
   p["rank"] = init::format(rank);
@@ -254,7 +259,7 @@ void prepare_model(model::Llama<float>& m, const Params& p, const Context& ctx, 
   spec.targets = text(p, "targets");
   std::shared_ptr<const model::CalibStats> stats;
   if (p.count("calib_model")) {
-    stats = calibration(p, ctx);
+    if (!quantized_inputs(p)) stats = calibration(p, ctx);
     spec.stats = stats.get();
     init::Options o;
     weighting_options(p, o);
@@ -263,13 +268,25 @@ void prepare_model(model::Llama<float>& m, const Params& p, const Context& ctx, 
     spec.damping = o.damping;
   }
   apply_budget(m, spec, ctx, rec);
-  const auto s = model::attach_adapters(m, spec, [&](int i, int n) {
-    if (say) say(double(i) / n, fmt::format("init {}/{}", i, n));
-  });
+  model::AdapterSummary s;
+  if (quantized_inputs(p)) {
+    const auto key = calib_key(p);
+    const auto data = model::corpus_tokens(key.corpus, key.tokenizer);
+    model::CalibStats own;
+    s = model::attach_adapters_on_quantized_inputs(
+        m, spec, data->train, key, own, [&](int i, int n) {
+          if (say) say(double(i) / n, fmt::format("calibrate + init block {}/{}", i, n));
+        });
+    rec.metrics["calib_seconds"] = own.seconds;
+  } else {
+    s = model::attach_adapters(m, spec, [&](int i, int n) {
+      if (say) say(double(i) / n, fmt::format("init {}/{}", i, n));
+    });
+  }
   model::set_trainable(m, model::TrainMode::adapters);
   rec.metrics["bits_per_weight"] = method == "lora" ? 32 : s.bits_per_weight;
   rec.metrics["residual_rel"] = s.residual_rel;
-  if (spec.stats) {
+  if (p.count("calib_model")) {
     rec.metrics["mean_residual_act"] = s.residual_act;
     rec.metrics["err_reduction_act"] = s.err_reduction_act;
   }

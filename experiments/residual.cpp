@@ -122,6 +122,11 @@ Params normalise(const Raw& raw) {
         in.text("calib_model") == "source" ? in.text("source") : in.text("calib_model"),
         in.text("calib_tokenizer"), in.text("calib_corpus")};
     add_calibration(in, *method, weight, aware, from, p);
+    if (quantized_inputs(p))
+      fail(
+          "calib_inputs = quantized takes each block's statistics from the model whose earlier "
+          "blocks hold their initialisation: an option of the finetune and classify experiments, "
+          "which initialise a model; the residual experiment initialises tensors one by one");
   }
   // qlora: B = 0, the residual is ||W - q(W)||
   if (!method->uses_steps && !aware) return p;

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -55,6 +57,12 @@ AdapterSummary attach_adapters(Llama<float>& m, const AdapterSpec& spec,
   opt.scale = spec.scale;
   opt.damping = spec.damping;
   auto targets = select_linears(m, spec.targets);
+  if (spec.layer >= 0) {
+    std::vector<Linear<float>*> in_layer;
+    for (auto* l : m.layers.at(static_cast<size_t>(spec.layer)).linears())
+      if (std::find(targets.begin(), targets.end(), l) != targets.end()) in_layer.push_back(l);
+    targets = std::move(in_layer);
+  }
   AdapterSummary sum;
   double bits = 0, weights = 0, act = 0, act_reduction = 0;
   for (size_t i = 0; i < targets.size(); ++i) {
@@ -88,6 +96,48 @@ AdapterSummary attach_adapters(Llama<float>& m, const AdapterSpec& spec,
     sum.residual_act = act / sum.tensors;
     sum.err_reduction_act = act_reduction / sum.tensors;
   }
+  return sum;
+}
+
+AdapterSummary attach_adapters_on_quantized_inputs(Llama<float>& m, AdapterSpec spec,
+                                                   const std::vector<int32_t>& tokens,
+                                                   const CalibKey& key, CalibStats& stats,
+                                                   const std::function<void(int, int)>& progress) {
+  const auto start = std::chrono::steady_clock::now();
+  stats = CalibStats{};
+  stats.key = key;
+  spec.stats = &stats;
+  AdapterSummary sum;
+  double bits = 0, rel = 0, act = 0, reduction = 0;
+  const int n = static_cast<int>(m.layers.size());
+  for (int l = 0; l < n; ++l) {
+    CalibKey k = key;
+    k.fisher = key.fisher && l == 0;  // the Fisher of every weight comes with the first pass
+    CalibOptions o;
+    o.only_layer = l;
+    CalibStats s = calibrate_model(m, tokens, k, o);
+    stats.tokens_used = s.tokens_used;
+    stats.h.merge(s.h);
+    stats.fisher.merge(s.fisher);
+    spec.layer = l;
+    const AdapterSummary b = attach_adapters(m, spec);
+    if (b.tensors > 0) {
+      // Summaries are means over tensors (bits over weights: a model's blocks are equal in size).
+      bits += b.bits_per_weight * b.tensors;
+      rel += b.residual_rel * b.tensors;
+      act += b.residual_act * b.tensors;
+      reduction += b.err_reduction_act * b.tensors;
+      sum.tensors += b.tensors;
+    }
+    if (progress) progress(l + 1, n);
+  }
+  if (sum.tensors > 0) {
+    sum.bits_per_weight = bits / sum.tensors;
+    sum.residual_rel = rel / sum.tensors;
+    sum.residual_act = act / sum.tensors;
+    sum.err_reduction_act = reduction / sum.tensors;
+  }
+  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return sum;
 }
 

@@ -10,6 +10,7 @@
 
 namespace loft::model {
 
+struct CalibKey;
 struct CalibStats;
 
 struct AdapterSpec {
@@ -26,6 +27,7 @@ struct AdapterSpec {
   init::Scale scale = init::Scale::exact;
   double damping = 0.01;
   const CalibStats* stats = nullptr;
+  int layer = -1;  // >= 0: only the targets in this transformer block (the rest untouched)
 };
 
 struct AdapterSummary {
@@ -42,6 +44,15 @@ struct AdapterSummary {
 // Layers outside targets keep their full-precision W and no adapter. progress(i, n) after each.
 AdapterSummary attach_adapters(Llama<float>& m, const AdapterSpec& spec,
                                const std::function<void(int, int)>& progress = {});
+
+// ApiQ's variant of a data-aware init (arXiv 2402.05147): block by block, the statistics of block
+// l's inputs come from the model whose blocks < l already hold their initialisation (Q and
+// s B A, as the forward then computes), and block l is initialised with them; `stats` receives
+// every block's statistics (the Fisher, when key.fisher, from the unquantised model). spec.stats
+// and spec.layer are set here. Costs one forward pass over the calibration tokens per block.
+AdapterSummary attach_adapters_on_quantized_inputs(
+    Llama<float>& m, AdapterSpec spec, const std::vector<int32_t>& tokens, const CalibKey& key,
+    CalibStats& stats, const std::function<void(int, int)>& progress = {});
 
 // Attaches a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors, as
 // PEFT saves one and `loftlab init-model` writes DIR/loftq_init): each module's weight stays as

@@ -65,13 +65,18 @@ CalibStats calibrate_model(Llama<float>& m, const std::vector<int32_t>& tokens, 
   out.tokens_used = sequences * key.seq_len;
   const int64_t batches = (sequences + options.batch - 1) / options.batch;
   const int n_layers = static_cast<int>(m.layers.size());
-  const int per_pass = options.layers_per_pass > 0 ? options.layers_per_pass : n_layers;
-  const int passes = (n_layers + per_pass - 1) / per_pass;
+  if (options.only_layer >= n_layers)
+    fail("calibration of layer {}: the model has {} layers", options.only_layer, n_layers);
+  const int per_pass = options.only_layer >= 0       ? 1
+                       : options.layers_per_pass > 0 ? options.layers_per_pass
+                                                     : n_layers;
+  const int passes = options.only_layer >= 0 ? 1 : (n_layers + per_pass - 1) / per_pass;
   if (key.fisher) set_trainable(m, TrainMode::full);
   Workspace<float> ws;
   std::vector<int32_t> in, tg;
   for (int pass = 0; pass < passes; ++pass) {
-    const int first = pass * per_pass, last = std::min(n_layers, first + per_pass);
+    const int first = options.only_layer >= 0 ? options.only_layer : pass * per_pass;
+    const int last = std::min(n_layers, first + per_pass);
     std::map<std::string, MatrixD> h;
     for (int64_t b = 0; b < batches; ++b) {
       const int rows =

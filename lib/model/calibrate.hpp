@@ -52,6 +52,7 @@ std::string input_group(const std::string& weight_name);
 struct CalibOptions {
   int batch = 8;
   int layers_per_pass = 0;
+  int only_layer = -1;  // >= 0: the statistics of this layer alone (one pass)
   std::function<void(double fraction)> progress;
   // Optional views of what is accumulated, for checking H from outside (`loftlab calibrate
   // --dump-inputs`): the token windows of every batch (rows x seq_len, once per batch) and every

@@ -180,6 +180,10 @@ rank = 4
     p = loftlab("sweep", cfg, "--out", "r", "--dry-run", "--set", "grid.method=qera",
                 "--set", "grid.weight=none,act,fisher", cwd=tmp_path, ok=True)
     assert "6 grid combinations -> 2 points" in p.stdout  # rank 4 and 8, each once
+    # Quantized-input statistics belong to experiments that initialise a whole model.
+    p = loftlab("sweep", cfg, "--out", "r", "--dry-run", "--set", "calib_inputs=quantized",
+                cwd=tmp_path, ok=False)
+    assert "calib_inputs = quantized" in p.stderr and "finetune and classify" in p.stderr
     # A data-aware method without a calibration corpus is a clear error.
     cfg.write_text(cfg.read_text().replace("calib_corpus = fortunes\n", ""))
     p = loftlab("sweep", cfg, "--out", "r2", "--dry-run", cwd=tmp_path, ok=False)

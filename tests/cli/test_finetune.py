@@ -302,6 +302,35 @@ def test_finetune_from_data_aware_initialisations(work):
     assert "calib_corpus" in p.stderr and "qera" in p.stderr
 
 
+def test_finetune_on_quantized_inputs(work):
+    """calib_inputs = quantized (ApiQ): the statistics are the point's own, block by block from
+    the model whose earlier blocks are initialised; a parameter of data-aware points only, and
+    refused where it cannot apply."""
+    out = work.root / "res" / "apiq"
+    p = work.run("sweep", "finetune.ini", "--out", out, "--set", "name=apiq",
+                 "--set", "grid.method=qlora,qera", "--set", "grid.calib_inputs=float,quantized",
+                 "--set", "calib_tokens=512", "--set", "calib_seq_len=32")
+    assert "ran 3 points (0 failed)" in p.stdout, p.stdout + p.stderr  # qlora once
+    assert p.stderr.count("calibration: computed") == 1, p.stderr  # the float statistics only
+    df = summary(out / "results.h5")
+    qera = df[df["method"] == "qera"].set_index("calib_inputs")
+    assert sorted(qera.index) == ["", "quantized"]
+    own, shared = qera.loc["quantized"], qera.loc[""]
+    assert own["calib_seconds"] > 0 and np.isfinite(own["ppl_final"])
+    # The same method on other statistics: another output error (block 0 alone is the same).
+    assert own["mean_residual_act"] != shared["mean_residual_act"]
+    assert own["err_reduction_act"] > 0
+    # The Fisher weighting does not read H: where H comes from does not make another point.
+    p = work.run("sweep", "finetune.ini", "--out", work.root / "res" / "apiq3", "--dry-run",
+                 "--set", "grid.method=loftq", "--set", "grid.weight=fisher",
+                 "--set", "grid.calib_inputs=float,quantized")
+    assert "2 grid combinations -> 1 points" in p.stdout, p.stdout
+    p = work.run("sweep", "finetune.ini", "--out", work.root / "res" / "apiq2", "--dry-run",
+                 "--set", "grid.method=qera", "--set", "calib_inputs=quantized",
+                 "--set", "grid.quant=budget:3", ok=False)
+    assert "calib_inputs = quantized with quant = budget:3" in p.stderr
+
+
 def test_finetune_missing_model_is_named(work):
     cfg = work.root / "missing.ini"
     cfg.write_text(FINETUNE.replace("pretrained:tiny", "pretrained:nosuchmodel"))
