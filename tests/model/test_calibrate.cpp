@@ -136,8 +136,9 @@ TEST_CASE("calibration file: round trip, reuse, and a key mismatch named", "[cal
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("quantized inputs: each block's H comes from the model whose earlier blocks hold their init",
-          "[calibrate]") {
+TEST_CASE(
+    "quantized inputs: each block's H comes from the model whose earlier blocks hold their init",
+    "[calibrate]") {
   const auto base = test::tiny_model<float>(test::tiny_config(), 3, 0);
   const auto tokens = token_stream(400, base.cfg.vocab_size);
   const CalibKey key = tiny_key(64, 8, false);
