@@ -14,8 +14,10 @@
 
 #include <boost/program_options.hpp>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -29,16 +31,19 @@
 #include "engine/plan.hpp"
 #include "engine/stream.hpp"
 #include "experiments/allocation.hpp"
+#include "experiments/calibration.hpp"
 #include "experiments/cli/commands.hpp"
 #include "experiments/cli/options.hpp"
 #include "experiments/cli/ranks.hpp"
 #include "experiments/experiment.hpp"
 #include "init/init.hpp"
 #include "init/patterns.hpp"
+#include "init/weighting.hpp"
 #include "io/dtype.hpp"
 #include "io/results/lock.hpp"
 #include "io/source.hpp"
 #include "lowrank/svd.hpp"
+#include "model/calibrate.hpp"
 #include "sweep/schedule.hpp"
 
 namespace po = boost::program_options;
@@ -51,6 +56,8 @@ using Clock = std::chrono::steady_clock;
 
 struct Options {
   std::string source, out, targets, method, quant, rank, svd, alpha, seed, dtype;
+  std::string calib, weight, scale;
+  double damping = 0.01;
   int steps = 1, jobs = 1, threads = 0;
   std::optional<sweep::Shard> shard;
   bool assemble = false, dry_run = false, force = false;
@@ -85,7 +92,8 @@ std::optional<Options> parse_options(int argc, char** argv) {
   desc.add_options()("help,h", "show this help")("out", po::value(&o.out), "the output folder DIR")(
       "targets", po::value(&o.targets)->default_value("*"),
       "comma-separated globs over tensor names; * = every linear weight")(
-      "method", po::value(&o.method)->default_value("loftq"), "lora | qlora | loftq | qpissa")(
+      "method", po::value(&o.method)->default_value("loftq"),
+      "init method (lora, qlora, loftq, qpissa, qera: loftlab init-matrix --help lists them)")(
       "quant", po::value(&o.quant)->default_value("nf4"),
       "quantizer (loftlab quantizers), per-tensor rules: 'model.layers.{0..3}.*=nf4; *=nf2', or a "
       "storage budget budget:B[:candidates=...] (as loftlab allocate; costs cached in "
@@ -97,6 +105,15 @@ std::optional<Options> parse_options(int argc, char** argv) {
       "lora_alpha (s = alpha / r), or 'rank' for alpha = r (s = 1) per tensor")(
       "seed", po::value(&o.seed)->default_value("0"),
       "seed (each tensor draws from seed and its name)")(
+      "calib", po::value(&o.calib),
+      "calibration statistics of this model (loftlab calibrate SOURCE --corpus C --out FILE) "
+      "for the data-aware methods: qera, or --weight act|fisher")(
+      "weight", po::value(&o.weight)->default_value("none"),
+      "loftq/qpissa low-rank step weighting: none | act (H) | fisher")(
+      "scale", po::value(&o.scale)->default_value("exact"),
+      "act weighting (qera, --weight act): exact (chol H) | diag")(
+      "damping", po::value(&o.damping)->default_value(0.01),
+      "lambda added to H's diagonal, relative to its mean (data-aware methods)")(
       "dtype", po::value(&o.dtype)->default_value("source"),
       "dtype of the initialised tensors: source | f32 | bf16 | f16")(
       "jobs", po::value(&o.jobs)->default_value(1), "tensors in flight")(
@@ -133,7 +150,8 @@ struct Setup {
   init::PerTensor<quant::Spec> quant;
   init::PerTensor<init::RankSpec> rank;
   init::Options init;
-  std::string dtype;  // "source", "F32", "BF16", "F16"
+  std::shared_ptr<const model::CalibStats> stats;  // data-aware methods
+  std::string dtype;                               // "source", "F32", "BF16", "F16"
   bool alpha_is_rank = false;
   uint64_t seed = 0;
 };
@@ -163,6 +181,25 @@ Setup make_setup(const Options& o) {
     fail("--svd: {}", e.what());
   }
   s.init.steps = o.steps;
+  try {
+    s.init.weight = init::parse_weight(o.weight);
+    s.init.scale = init::parse_scale(o.scale);
+  } catch (const Error& e) {
+    fail("{}", e.what());
+  }
+  if (!(o.damping >= 0) || !std::isfinite(o.damping))
+    fail("--damping {}: a number >= 0", o.damping);
+  s.init.damping = o.damping;
+  const bool aware = exp::data_aware(*s.method, s.init.weight);
+  if (aware && o.calib.empty())
+    fail(
+        "method {}{} needs calibration statistics: loftlab calibrate {} --corpus C --out FILE, "
+        "then --calib FILE",
+        s.method->name, s.method->uses_steps ? " --weight " + o.weight : "", o.source);
+  if (!aware && !o.calib.empty())
+    fail("--calib {}: method {} with --weight {} reads no statistics", o.calib, s.method->name,
+         o.weight);
+  if (aware) s.stats = std::make_shared<model::CalibStats>(model::read_calibration(o.calib));
   const std::map<std::string, std::string> dtypes = {
       {"source", "source"}, {"f32", "F32"}, {"bf16", "BF16"}, {"f16", "F16"}};
   if (!dtypes.count(o.dtype)) fail("--dtype '{}': valid are source, f32, bf16, f16", o.dtype);
@@ -203,6 +240,12 @@ results::Params export_params(const Options& o, const Setup& s) {
   p["alpha"] = s.alpha_is_rank ? std::string("rank") : fmt::format("{}", s.init.lora_alpha);
   p["seed"] = std::to_string(s.seed);
   p["dtype"] = o.dtype;
+  if (s.stats) {
+    p["weight"] = o.weight;
+    p["scale"] = o.scale;
+    p["damping"] = o.damping;
+    p["calib"] = exp::calib_text(s.stats->key);  // what the statistics are, not where
+  }
   return p;
 }
 
@@ -343,6 +386,7 @@ size_t compute(const Model& m, const engine::ModelPlan& plan, const Setup& s,
         const auto& t = plan.tensors[todo[j]];
         init::Options opt = s.init;
         opt.seed = derive_seed(s.seed, t.info.name);  // as finetune's adapters: order-free
+        if (s.stats) opt.stats = s.stats->layer(t.info.name);
         const int r = init::resolve_rank(t.rank, w, t.quant);
         if (s.alpha_is_rank) opt.lora_alpha = r;
         const auto res = init::initialize(s.method->name, w, t.quant, r, opt);
@@ -401,6 +445,10 @@ engine::ModelPlan budget_plan(const Model& m, const Options& o, Setup& s, bool l
   b.rank = s.rank;
   b.options = s.init;
   b.source_id = exp::source_identity(o.source);
+  if (s.stats) {
+    b.stats = [stats = s.stats](const std::string& n) { return stats->layer(n); };
+    b.stats_id = exp::calib_text(s.stats->key);
+  }
   b.threads = o.threads;
   if (lead)
     b.progress = [](double f, const std::string& t) {
@@ -418,6 +466,22 @@ engine::ModelPlan budget_plan(const Model& m, const Options& o, Setup& s, bool l
   return plan;
 }
 
+// Every target has statistics of its width in the --calib file (and the Fisher, if weighed by
+// it), checked before any work.
+void check_statistics(const engine::ModelPlan& plan, const Setup& s, const Options& o) {
+  const bool fisher = s.init.weight == init::Weight::fisher && s.method->uses_steps;
+  for (const auto& t : plan.tensors) {
+    if (!t.target) continue;
+    const auto st = s.stats->layer(t.info.name);
+    if (!st.h || (fisher && !st.fisher))
+      fail("--calib {}: no {} for target '{}' (is it this model's file? loftlab calibrate {}{})",
+           o.calib, st.h ? "Fisher" : "statistics", t.info.name, o.source,
+           fisher ? " ... --fisher" : "");
+    init::check_input_stats(*st.h, t.info.shape.at(1),
+                            fmt::format("--calib {}, target '{}'", o.calib, t.info.name));
+  }
+}
+
 int run(const Options& o, const Ranks& ranks) {
   if (ranks.mpi() && (o.shard || o.assemble))
     fail("--shard/--assemble and mpirun both split the tensors; use one");
@@ -426,6 +490,7 @@ int run(const Options& o, const Ranks& ranks) {
   const auto plan = s.budget.empty()
                         ? engine::make_plan(*m.source, o.targets, *s.method, s.quant, s.rank)
                         : budget_plan(m, o, s, ranks.rank() == 0);
+  if (s.stats) check_statistics(plan, s, o);
   const engine::Staging st(o.out);
   const bool lead = ranks.rank() == 0;
   std::error_code ec;

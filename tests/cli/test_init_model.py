@@ -403,6 +403,43 @@ def test_finetune_from_export_reproduces_ppl_init(tmp_path):
     assert "no adapter_config.json" in p.stderr
 
 
+def test_data_aware_export_reproduces_the_in_process_init(tmp_path):
+    """init-model --method qera --calib FILE (statistics from loftlab calibrate) exports the
+    start that finetune's in-process qera computes from the same calibration key; a data-aware
+    method without --calib, and statistics that do not fit, are refused before any work."""
+    import h5py
+    src = DATA / "stories260K-hf"
+    tok = f"llama2c:{DATA / 'tok512.bin'}"
+    loftlab("calibrate", f"hf:{src}", "--tokenizer", tok, "--corpus", "jargon", "--tokens", "1024",
+            "--seq-len", "64", "--out", "c.h5", cwd=tmp_path, ok=True)
+    p = run(f"hf:{src}", "--out", tmp_path / "nocalib", "--method", "qera", cwd=tmp_path, ok=False)
+    assert "needs calibration statistics" in p.stderr and "--calib FILE" in p.stderr
+    p = run(f"hf:{src}", "--out", tmp_path / "nofisher", "--method", "loftq", "--weight", "fisher",
+            "--calib", "c.h5", cwd=tmp_path, ok=False)
+    assert "no Fisher for target" in p.stderr
+    assert not (tmp_path / "nofisher").exists()
+    run(f"hf:{src}", "--out", tmp_path / "exp", "--method", "qera", "--quant", "nf2", "--rank", "8",
+        "--alpha", "16", "--dtype", "f32", "--calib", "c.h5", cwd=tmp_path)
+    params = json.loads((tmp_path / "exp" / "loftlab" / "params.json").read_text())
+    assert params["method"] == "qera" and "jargon" in params["calib"]
+    common = (f"experiment = finetune\ntokenizer = {tok}\ncorpus = jargon\ntrain_steps = 0\n"
+              "batch = 2\nseq_len = 64\neval_tokens = 2048\n")
+    (tmp_path / "inproc.ini").write_text(
+        f"name = inproc\nmodel = hf:{src}\nmethod = qera\nquant = nf2\nrank = 8\n"
+        "lora_alpha = 16\ncalib_tokens = 1024\ncalib_seq_len = 64\n" + common)
+    (tmp_path / "export.ini").write_text(
+        f"name = export\nmodel = hf:{tmp_path / 'exp'}\nadapter = {tmp_path / 'exp' / 'loftq_init'}\n"
+        + common)
+    ppl = {}
+    for name in ("inproc", "export"):
+        loftlab("sweep", tmp_path / f"{name}.ini", "--out", tmp_path / name, cwd=tmp_path, ok=True,
+                timeout=300)
+        with h5py.File(tmp_path / name / "results.h5") as f:
+            (pid,) = list(f["points"])
+            ppl[name] = float(f["points"][pid]["metrics"]["ppl_init"][()])
+    assert ppl["export"] == pytest.approx(ppl["inproc"], rel=1e-5)
+
+
 # bitsandbytes' NF4 code values (bitsandbytes/functional.py, get_4bit_type("nf4")).
 BNB_NF4 = np.array([-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
                     -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
