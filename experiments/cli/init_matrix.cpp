@@ -58,7 +58,7 @@ int cmd_init_matrix(int argc, char** argv) {
       method_list() + "\noptions");
   desc.add_options()("help,h", "print this help")("npy", po::value(&npy)->required(),
                                                   "the matrix W (.npy)")(
-      "method", po::value(&method)->default_value("loftq"), "lora | qlora | loftq | qpissa | qera")(
+      "method", po::value(&method)->default_value("loftq"), "the init method (listed above)")(
       "quant", po::value(&quant_text)->default_value("nf4"),
       "quantizer spec (see loftlab quantizers), e.g. nf2, nf4:b128:dq")(
       "rank", po::value(&rank_text)->default_value("16"),
