@@ -96,7 +96,8 @@ int cmd_calibrate(int argc, char** argv) {
       "seed", po::value(&key.seed)->default_value(0), "seed of the window positions")(
       "fisher", "also the diagonal empirical Fisher (one backward per batch)")(
       "layers-per-pass", po::value(&opt.layers_per_pass)->default_value(0),
-      "hold the H of this many layers at a time, one forward pass each (0 = all in one)")(
+      "hold the H of this many layers at a time, one forward pass each (0 = as many as fit in "
+      "1 GiB, at least one)")(
       "dump-inputs", po::value(&dump),
       "also write the token windows (DIR/tokens.npy) and every linear layer's inputs "
       "(DIR/<layer>.npy, tokens x width) that H sums, to check H = X^T X outside loftlab; "

@@ -1,6 +1,7 @@
 // Calibration statistics: accumulation over the forward (and backward) pass.
 #include "model/calibrate.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/error.hpp"
@@ -67,9 +68,14 @@ CalibStats calibrate_model(Llama<float>& m, const std::vector<int32_t>& tokens, 
   const int n_layers = static_cast<int>(m.layers.size());
   if (options.only_layer >= n_layers)
     fail("calibration of layer {}: the model has {} layers", options.only_layer, n_layers);
+  // One layer's H: float64, the q/k/v and o inputs dim x dim, gate/up dim x dim, down hidden^2.
+  const double dim = m.cfg.dim, hidden = m.cfg.hidden_dim;
+  const double layer_bytes = 8 * (3 * dim * dim + hidden * hidden);
+  const int fit = static_cast<int>(
+      std::clamp(double(options.stats_bytes) / layer_bytes, 1.0, double(std::max(1, n_layers))));
   const int per_pass = options.only_layer >= 0       ? 1
                        : options.layers_per_pass > 0 ? options.layers_per_pass
-                                                     : n_layers;
+                                                     : fit;
   const int passes = options.only_layer >= 0 ? 1 : (n_layers + per_pass - 1) / per_pass;
   if (key.fisher) set_trainable(m, TrainMode::full);
   Workspace<float> ws;
@@ -114,6 +120,7 @@ CalibStats calibrate_model(Llama<float>& m, const std::vector<int32_t>& tokens, 
     }
   }
   if (key.fisher) set_trainable(m, TrainMode::adapters);
+  out.passes = passes;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
 }

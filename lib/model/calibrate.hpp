@@ -8,8 +8,10 @@
 // The sequences are seeded random windows of seq_len tokens (train.hpp's sample_batch), as many
 // as cover `tokens`. Memory beyond the model and one batch's activations: the statistics of the
 // layers of one pass; `layers_per_pass` = k runs the forward ceil(n_layers / k) times and holds
-// k layers' H at a time (0: every layer in one pass). The Fisher needs the model's gradients
-// (the size of the linear weights) on top.
+// k layers' H at a time; 0 (the default) holds as many layers as fit in `stats_bytes` (at least
+// one), so a small model takes one pass and a 7B-shaped one (1.4 GB of H per layer) one per
+// layer, and the peak does not grow with depth. The Fisher needs the model's gradients (the size
+// of the linear weights) on top.
 //
 // The file (HDF5; results/README.md "Calibration files") is keyed by everything in CalibKey; a
 // file computed for another key is refused, naming the field that differs.
@@ -37,6 +39,7 @@ struct CalibKey {
 struct CalibStats {
   CalibKey key;
   int64_t tokens_used = 0;  // sequences * seq_len (tokens rounded up to whole sequences)
+  int passes = 0;           // forward passes over the tokens (not stored in the file)
   double seconds = 0;
   std::map<std::string, MatrixD> h;       // by input group (input_group())
   std::map<std::string, MatrixD> fisher;  // by weight name
@@ -52,7 +55,8 @@ std::string input_group(const std::string& weight_name);
 struct CalibOptions {
   int batch = 8;
   int layers_per_pass = 0;
-  int only_layer = -1;  // >= 0: the statistics of this layer alone (one pass)
+  size_t stats_bytes = size_t{1} << 30;  // the budget of layers_per_pass = 0
+  int only_layer = -1;                   // >= 0: the statistics of this layer alone (one pass)
   std::function<void(double fraction)> progress;
   // Optional views of what is accumulated, for checking H from outside (`loftlab calibrate
   // --dump-inputs`): the token windows of every batch (rows x seq_len, once per batch) and every

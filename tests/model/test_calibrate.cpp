@@ -69,11 +69,19 @@ TEST_CASE("calibrate: layer 0's q/k/v H is X^T X of the normed embeddings", "[ca
   CHECK(s.h.size() == 8);  // 4 inputs x 2 layers
   CHECK(s.fisher.empty());
 
-  // One layer per pass, or another batch size: the same sums.
+  CHECK(s.passes == 1);  // the default budget holds both layers
+
+  // One layer per pass, asked for or forced by the memory budget: the same sums.
   o.layers_per_pass = 1;
   o.batch = 4;
   const CalibStats p = calibrate_model(m, tokens, key, o);
+  CHECK(p.passes == 2);
   for (const auto& [name, h] : s.h) CHECK(rel(p.h.at(name), h) < 1e-12);
+  o.layers_per_pass = 0;
+  o.stats_bytes = 1;
+  const CalibStats b = calibrate_model(m, tokens, key, o);
+  CHECK(b.passes == 2);
+  for (const auto& [name, h] : s.h) CHECK(b.h.at(name) == p.h.at(name));
 }
 
 TEST_CASE("calibrate: the Fisher is the squared gradient, checked by finite differences",
