@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: the kernel benchmarks (Google Benchmark), then every whole-run comparison script
-# bench/compare_*.sh (each times loftlab against the PyTorch reference in one run).
+# bench/compare_*.sh (each times loftlab against the PyTorch reference in one run), then the
+# benchmarks without a reference (bench/data_aware.sh).
 # Usage: bench/run.sh BUILD_DIR [benchmark filter regex]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,3 +14,5 @@ for s in bench/compare_*.sh; do
   echo "== $s"
   LOFTLAB_BIN="$build/loftlab" LOFTLAB_BENCH="$build/loftlab_bench" bash "$s"
 done
+echo "== bench/data_aware.sh"
+LOFTLAB_BIN="$build/loftlab" bash bench/data_aware.sh
