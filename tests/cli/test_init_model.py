@@ -403,6 +403,7 @@ def test_finetune_from_export_reproduces_ppl_init(tmp_path):
     assert "no adapter_config.json" in p.stderr
 
 
+@pytest.mark.skipif(not (DATA / "stories260K-hf").exists(), reason="../shared/data not present")
 def test_data_aware_export_reproduces_the_in_process_init(tmp_path):
     """init-model --method qera --calib FILE (statistics from loftlab calibrate) exports the
     start that finetune's in-process qera computes from the same calibration key; a data-aware
