@@ -374,19 +374,13 @@ def test_disk_full(folder, tmp_path):
     no_output(tmp_path, "o")
 
 
-@pytest.mark.skipif(not (DATA / "stories260K-hf").exists(), reason="../shared/data not present")
-def test_finetune_from_export_reproduces_ppl_init(tmp_path):
-    """finetune with model = hf:DIR, adapter = DIR/loftq_init starts where the in-process
-    initialisation of the same settings starts."""
+def assert_export_starts_in_process(tmp_path, inproc, tok):
+    """finetune of the export in tmp_path/exp (model = hf:DIR, adapter = DIR/loftq_init) and of
+    the in-process settings `inproc` (config lines) start at the same ppl_init, to 1e-5."""
     import h5py
-    src = DATA / "stories260K-hf"
-    run(f"hf:{src}", "--out", tmp_path / "exp", "--rank", "8", "--steps", "2", "--alpha", "16",
-        "--dtype", "f32", cwd=tmp_path)
-    common = (f"experiment = finetune\ntokenizer = llama2c:{DATA / 'tok512.bin'}\n"
-              "corpus = jargon\ntrain_steps = 0\nbatch = 2\nseq_len = 64\neval_tokens = 2048\n")
-    (tmp_path / "inproc.ini").write_text(
-        f"name = inproc\nmodel = hf:{src}\nmethod = loftq\nquant = nf4\nrank = 8\nsteps = 2\n"
-        f"lora_alpha = 16\n" + common)
+    common = (f"experiment = finetune\ntokenizer = {tok}\ncorpus = jargon\ntrain_steps = 0\n"
+              "batch = 2\nseq_len = 64\neval_tokens = 2048\n")
+    (tmp_path / "inproc.ini").write_text("name = inproc\n" + inproc + common)
     (tmp_path / "export.ini").write_text(
         f"name = export\nmodel = hf:{tmp_path / 'exp'}\nadapter = {tmp_path / 'exp' / 'loftq_init'}\n"
         + common)
@@ -398,6 +392,18 @@ def test_finetune_from_export_reproduces_ppl_init(tmp_path):
             (pid,) = list(f["points"])
             ppl[name] = float(f["points"][pid]["metrics"]["ppl_init"][()])
     assert ppl["export"] == pytest.approx(ppl["inproc"], rel=1e-5)
+
+
+@pytest.mark.skipif(not (DATA / "stories260K-hf").exists(), reason="../shared/data not present")
+def test_finetune_from_export_reproduces_ppl_init(tmp_path):
+    """finetune with model = hf:DIR, adapter = DIR/loftq_init starts where the in-process
+    initialisation of the same settings starts."""
+    src = DATA / "stories260K-hf"
+    run(f"hf:{src}", "--out", tmp_path / "exp", "--rank", "8", "--steps", "2", "--alpha", "16",
+        "--dtype", "f32", cwd=tmp_path)
+    assert_export_starts_in_process(
+        tmp_path, f"model = hf:{src}\nmethod = loftq\nquant = nf4\nrank = 8\nsteps = 2\n"
+        "lora_alpha = 16\n", f"llama2c:{DATA / 'tok512.bin'}")
     p = loftlab("sweep", tmp_path / "export.ini", "--set", "adapter=/nonexistent", "--out",
                 tmp_path / "bad", cwd=tmp_path, ok=False, timeout=300)
     assert "no adapter_config.json" in p.stderr
@@ -408,7 +414,6 @@ def test_data_aware_export_reproduces_the_in_process_init(tmp_path):
     """init-model --method qera --calib FILE (statistics from loftlab calibrate) exports the
     start that finetune's in-process qera computes from the same calibration key; a data-aware
     method without --calib, and statistics that do not fit, are refused before any work."""
-    import h5py
     src = DATA / "stories260K-hf"
     tok = f"llama2c:{DATA / 'tok512.bin'}"
     loftlab("calibrate", f"hf:{src}", "--tokenizer", tok, "--corpus", "jargon", "--tokens", "1024",
@@ -423,22 +428,9 @@ def test_data_aware_export_reproduces_the_in_process_init(tmp_path):
         "--alpha", "16", "--dtype", "f32", "--calib", "c.h5", cwd=tmp_path)
     params = json.loads((tmp_path / "exp" / "loftlab" / "params.json").read_text())
     assert params["method"] == "qera" and "jargon" in params["calib"]
-    common = (f"experiment = finetune\ntokenizer = {tok}\ncorpus = jargon\ntrain_steps = 0\n"
-              "batch = 2\nseq_len = 64\neval_tokens = 2048\n")
-    (tmp_path / "inproc.ini").write_text(
-        f"name = inproc\nmodel = hf:{src}\nmethod = qera\nquant = nf2\nrank = 8\n"
-        "lora_alpha = 16\ncalib_tokens = 1024\ncalib_seq_len = 64\n" + common)
-    (tmp_path / "export.ini").write_text(
-        f"name = export\nmodel = hf:{tmp_path / 'exp'}\nadapter = {tmp_path / 'exp' / 'loftq_init'}\n"
-        + common)
-    ppl = {}
-    for name in ("inproc", "export"):
-        loftlab("sweep", tmp_path / f"{name}.ini", "--out", tmp_path / name, cwd=tmp_path, ok=True,
-                timeout=300)
-        with h5py.File(tmp_path / name / "results.h5") as f:
-            (pid,) = list(f["points"])
-            ppl[name] = float(f["points"][pid]["metrics"]["ppl_init"][()])
-    assert ppl["export"] == pytest.approx(ppl["inproc"], rel=1e-5)
+    assert_export_starts_in_process(
+        tmp_path, f"model = hf:{src}\nmethod = qera\nquant = nf2\nrank = 8\nlora_alpha = 16\n"
+        "calib_tokens = 1024\ncalib_seq_len = 64\n", tok)
 
 
 # bitsandbytes' NF4 code values (bitsandbytes/functional.py, get_4bit_type("nf4")).
