@@ -1,5 +1,6 @@
 #include "lowrank/nuclear.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <vector>
@@ -12,34 +13,33 @@
 
 namespace loft::lowrank {
 
-GramNuclear nuclear_norm_gram(ConstMatrixRef a) {
-  if (a.size() == 0) return {};
+namespace {
+
+void check_finite(ConstMatrixRef a) {
   if (!all_finite(a))
     fail("nuclear norm of a {}x{} matrix with NaN or Inf entries", a.rows(), a.cols());
-  // The row-major m x n buffer is the column-major n x m matrix X = A^T (leading dimension
-  // n): A A^T = X^T X ('T'), A^T A = X X^T ('N').
-  const int m = static_cast<int>(a.rows()), n = static_cast<int>(a.cols());
-  const int ld = static_cast<int>(a.outerStride());
-  const bool rows_short = m <= n;
-  const int side = rows_short ? m : n, depth = rows_short ? n : m;
-  std::vector<float> gram(static_cast<size_t>(side) * side);
-  // Small problems run serially, as the SVD drivers' do: threaded BLAS rounds differently per
-  // thread count and gains little there.
-  std::optional<SerialBlas> serial;
-  if (double(side) * side * depth < 5e7) serial.emplace();
-  cblas_ssyrk(CblasColMajor, CblasLower, rows_short ? CblasTrans : CblasNoTrans, side, depth, 1.0f,
-              a.data(), ld, 0.0f, gram.data(), side);
-  std::vector<float> lambda(static_cast<size_t>(side));
-  const lapack_int info =
-      LAPACKE_ssyevd_2stage(LAPACK_COL_MAJOR, 'N', 'L', side, gram.data(), side, lambda.data());
-  if (info != 0)
-    fail("LAPACK ssyevd_2stage failed on the {}x{} Gram matrix of a {}x{} matrix (info = {})", side,
-         side, m, n, info);
+}
+
+// The Gram's shape: the row-major m x n buffer is the column-major n x m matrix X = A^T (leading
+// dimension n), so A A^T = X^T X ('T') and A^T A = X X^T ('N').
+struct GramShape {
+  int side, depth, ld;
+  bool rows_short;
+  explicit GramShape(ConstMatrixRef a)
+      : side(static_cast<int>(std::min(a.rows(), a.cols()))),
+        depth(static_cast<int>(std::max(a.rows(), a.cols()))),
+        ld(static_cast<int>(a.outerStride())),
+        rows_short(a.rows() <= a.cols()) {}
+};
+
+// Sum of sqrt(lambda) and its bound, for eigenvalues computed with unit roundoff eps.
+template <typename T>
+GramNuclear sum_roots(const std::vector<T>& lambda, double eps, int depth) {
   double lambda_max = 0;
-  for (float l : lambda) lambda_max = std::max(lambda_max, double(l));
-  const double delta = 0x1p-24 * std::sqrt(double(depth)) * lambda_max;
+  for (T l : lambda) lambda_max = std::max(lambda_max, double(l));
+  const double delta = eps * std::sqrt(double(depth)) * lambda_max;
   GramNuclear out;
-  for (float l : lambda) {
+  for (T l : lambda) {
     const double lp = std::max(double(l), 0.0);
     const double sigma = std::sqrt(lp);
     out.value += sigma;
@@ -48,16 +48,85 @@ GramNuclear nuclear_norm_gram(ConstMatrixRef a) {
   return out;
 }
 
+void check_info(lapack_int info, const char* routine, const GramShape& g, ConstMatrixRef a) {
+  if (info != 0)
+    fail("LAPACK {} failed on the {}x{} Gram matrix of a {}x{} matrix (info = {})", routine, g.side,
+         g.side, a.rows(), a.cols(), info);
+}
+
+// A A^T (or A^T A) in double, accumulated over panels of the long side widened one at a time, so
+// the extra memory is the double Gram plus one panel, not a double copy of A.
+std::vector<double> gram_f64(ConstMatrixRef a, const GramShape& g) {
+  constexpr Eigen::Index kPanel = 256;
+  std::vector<double> gram(static_cast<size_t>(g.side) * g.side, 0.0);
+  std::vector<double> panel(static_cast<size_t>(g.side) * kPanel);
+  std::optional<SerialBlas> serial;
+  if (double(g.side) * g.side * g.depth < 5e7) serial.emplace();
+  for (Eigen::Index p0 = 0; p0 < g.depth; p0 += kPanel) {
+    const Eigen::Index k = std::min(kPanel, Eigen::Index(g.depth) - p0);
+    // Rows short: columns p0..p0+k of A, row-major side x k, are the column-major k x side
+    // X = A_p^T, and A_p A_p^T = X^T X. Rows long: rows p0..p0+k, row-major k x side, are the
+    // column-major side x k X = A_p^T, and A_p^T A_p = X X^T.
+    const Eigen::Index ld = g.rows_short ? k : Eigen::Index(g.side);
+    if (g.rows_short)
+      Eigen::Map<MatrixD>(panel.data(), g.side, k) = a.middleCols(p0, k).cast<double>();
+    else
+      Eigen::Map<MatrixD>(panel.data(), k, g.side) = a.middleRows(p0, k).cast<double>();
+    cblas_dsyrk(CblasColMajor, CblasLower, g.rows_short ? CblasTrans : CblasNoTrans, g.side,
+                static_cast<int>(k), 1.0, panel.data(), static_cast<int>(ld), 1.0, gram.data(),
+                g.side);
+  }
+  return gram;
+}
+
+}  // namespace
+
+GramNuclear nuclear_norm_gram(ConstMatrixRef a) {
+  if (a.size() == 0) return {};
+  check_finite(a);
+  const GramShape g(a);
+  std::vector<float> gram(static_cast<size_t>(g.side) * g.side);
+  // Small problems run serially, as the SVD drivers' do: threaded BLAS rounds differently per
+  // thread count and gains little there.
+  std::optional<SerialBlas> serial;
+  if (double(g.side) * g.side * g.depth < 5e7) serial.emplace();
+  cblas_ssyrk(CblasColMajor, CblasLower, g.rows_short ? CblasTrans : CblasNoTrans, g.side, g.depth,
+              1.0f, a.data(), g.ld, 0.0f, gram.data(), g.side);
+  std::vector<float> lambda(static_cast<size_t>(g.side));
+  check_info(
+      LAPACKE_ssyevd_2stage(LAPACK_COL_MAJOR, 'N', 'L', g.side, gram.data(), g.side, lambda.data()),
+      "ssyevd_2stage", g, a);
+  return sum_roots(lambda, 0x1p-24, g.depth);
+}
+
+GramNuclear nuclear_norm_gram_f64(ConstMatrixRef a) {
+  if (a.size() == 0) return {};
+  check_finite(a);
+  const GramShape g(a);
+  std::vector<double> gram = gram_f64(a, g);
+  std::vector<double> lambda(static_cast<size_t>(g.side));
+  check_info(
+      LAPACKE_dsyevd_2stage(LAPACK_COL_MAJOR, 'N', 'L', g.side, gram.data(), g.side, lambda.data()),
+      "dsyevd_2stage", g, a);
+  return sum_roots(lambda, 0x1p-53, g.depth);
+}
+
 double nuclear_norm_gesdd(ConstMatrixRef a) {
   double s = 0;
   for (float v : singular_values(a)) s += v;
   return s;
 }
 
+RoutedNuclear nuclear_norm_routed(ConstMatrixRef a, double tolerance) {
+  const GramNuclear f = nuclear_norm_gram(a);
+  if (f.error_bound <= tolerance * f.value) return {f.value, NuclearRoute::gram_f32};
+  const GramNuclear d = nuclear_norm_gram_f64(a);
+  if (d.error_bound <= tolerance * d.value) return {d.value, NuclearRoute::gram_f64};
+  return {nuclear_norm_gesdd(a), NuclearRoute::gesdd};
+}
+
 double nuclear_norm(ConstMatrixRef a) {
-  const GramNuclear g = nuclear_norm_gram(a);
-  if (g.error_bound <= kGramTolerance * g.value) return g.value;
-  return nuclear_norm_gesdd(a);
+  return nuclear_norm_routed(a).value;
 }
 
 }  // namespace loft::lowrank

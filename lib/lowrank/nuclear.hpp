@@ -7,18 +7,21 @@
 // sqrt(max(lambda_i, 0)), accumulated in double. It skips the bidiagonalisation's two-sided
 // Householder sweeps of sgesdd (half the flops, and ssyrk runs at GEMM speed).
 //
-// Squaring loses the small singular values: the float Gram and the eigensolver perturb each
-// lambda by up to about delta = eps sqrt(K) lambda_max (K the long side; ||E||_2 measured at
-// 0.05-0.1 of that on Gaussian matrices), so sigma_i is uncertain by min(sqrt(delta),
-// delta / (2 sigma_i)). The route adds those up as an error bound and, when the bound exceeds
-// kGramTolerance of the result (rank-deficient or sharply decaying spectra, where many sigma_i
-// sit at the noise floor), falls back to the reference: every singular value by sgesdd.
-// Residuals of quantisation and LoftQ are noise-like and full rank, so they take the fast route.
+// Squaring loses the small singular values: the Gram and the eigensolver perturb each lambda by
+// up to about delta = eps sqrt(K) lambda_max (K the long side, eps the unit roundoff; ||E||_2
+// measured at 0.05-0.1 of that on Gaussian matrices), so sigma_i is uncertain by
+// min(sqrt(delta), delta / (2 sigma_i)). The route adds those up as an error bound. When the
+// float32 bound exceeds kGramTolerance of the result (square residuals, whose spectrum reaches
+// down to zero, at the 4096 scale; rank-deficient or sharply decaying spectra), the same route
+// runs in double (dsyrk over panels of A widened one at a time, dsyevd_2stage: twice the float32
+// cost, eps 2^-53), which still costs about half of sgesdd's float32 bidiagonalisation; only when
+// the double bound fails too (a spectrum spanning more than about 8 decades) does it take the
+// reference, every singular value by sgesdd.
 #include "common/matrix.hpp"
 
 namespace loft::lowrank {
 
-// Relative error bound above which nuclear_norm() uses sgesdd instead of the Gram route.
+// Relative error bound a route must meet for nuclear_norm() to take its value.
 inline constexpr double kGramTolerance = 1e-4;
 
 struct GramNuclear {
@@ -26,14 +29,24 @@ struct GramNuclear {
   double error_bound = 0;  // the bound above, absolute
 };
 
-// The fast route alone (for tests and benchmarks); inputs as nuclear_norm.
+enum class NuclearRoute { gram_f32, gram_f64, gesdd };
+
+struct RoutedNuclear {
+  double value = 0;
+  NuclearRoute route = NuclearRoute::gram_f32;
+};
+
+// The Gram route alone in float32 or double (for tests and benchmarks); inputs as nuclear_norm.
 GramNuclear nuclear_norm_gram(ConstMatrixRef a);
+GramNuclear nuclear_norm_gram_f64(ConstMatrixRef a);
 
 // The reference: the sum of every singular value from sgesdd, in double.
 double nuclear_norm_gesdd(ConstMatrixRef a);
 
-// The Gram route when its bound holds, else the reference. 0 for an empty matrix; throws for
-// NaN or Inf entries.
+// The first route, in the order above, whose bound is within `tolerance` of its value.
+RoutedNuclear nuclear_norm_routed(ConstMatrixRef a, double tolerance = kGramTolerance);
+
+// nuclear_norm_routed(a).value. 0 for an empty matrix; throws for NaN or Inf entries.
 double nuclear_norm(ConstMatrixRef a);
 
 }  // namespace loft::lowrank

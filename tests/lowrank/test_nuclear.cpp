@@ -1,5 +1,6 @@
-// The nuclear norm: the Gram route and sgesdd against a double-precision SVD (Eigen BDCSVD),
-// on Gaussian, quantisation-like and rank-deficient matrices, and the fallback between them.
+// The nuclear norm: the float32 and double Gram routes and sgesdd against a double-precision SVD
+// (Eigen BDCSVD), on Gaussian, quantisation-like and rank-deficient matrices, and the order in
+// which nuclear_norm falls back between them.
 #include <Eigen/SVD>
 #include <cmath>
 #include <limits>
@@ -43,24 +44,62 @@ TEST_CASE("nuclear norm: Gram route and sgesdd match a double SVD on full-rank m
       CHECK(g.error_bound <= kGramTolerance * g.value);  // so the fast route is taken
       CHECK(nuclear_norm(a) == g.value);
       CHECK(rel(nuclear_norm_gesdd(a), ref) < 1e-5);
+      const GramNuclear d = nuclear_norm_gram_f64(a);
+      CHECK(std::abs(d.value - ref) <= d.error_bound);
+      CHECK(d.error_bound < 1e-7 * d.value);
     }
   }
 }
 
-TEST_CASE("nuclear norm: rank-deficient matrices fall back to sgesdd and stay exact",
+TEST_CASE("nuclear norm: rank-deficient matrices fall back to the double Gram and stay exact",
           "[lowrank][nuclear]") {
-  // Rank 3 of 90: 87 singular values at zero, where the Gram route reads sqrt(noise).
+  // Rank 3 of 90: 87 singular values at zero, where the float32 Gram reads sqrt(noise); in
+  // double that noise is 2^-29 times smaller, and the bound holds.
   const Matrix low = test::integer_rank(120, 90, 3);
   const GramNuclear g = nuclear_norm_gram(low);
   CHECK(g.error_bound > kGramTolerance * g.value);
   const double ref = nuclear_double(low);
+  const GramNuclear d = nuclear_norm_gram_f64(low);
+  CHECK(std::abs(d.value - ref) <= d.error_bound);
+  CHECK(d.error_bound <= kGramTolerance * d.value);
+  const RoutedNuclear r = nuclear_norm_routed(low);
+  CHECK(r.route == NuclearRoute::gram_f64);
+  CHECK(r.value == d.value);
   CHECK(rel(nuclear_norm(low), ref) < 1e-5);
-  CHECK(nuclear_norm(low) == nuclear_norm_gesdd(low));
   // Low rank plus a little noise: most values at the noise floor, 1e-5 of the signal.
   const Matrix noisy = test::gaussian(150, 40, 3, 1.0f) * test::gaussian(40, 160, 4, 1.0f) +
                        test::gaussian(150, 160, 5, 1e-5f);
   CHECK(rel(nuclear_norm(noisy), nuclear_double(noisy)) < 1e-5);
   CHECK(nuclear_norm(Matrix::Zero(30, 20)) == 0.0);
+}
+
+TEST_CASE("nuclear norm: sgesdd when neither Gram bound is within the tolerance",
+          "[lowrank][nuclear]") {
+  // A tolerance no Gram bound meets sends every matrix to the reference.
+  for (const Matrix& a : {test::integer_rank(60, 50, 2), test::gaussian(40, 70, 9, 1.0f)}) {
+    const RoutedNuclear r = nuclear_norm_routed(a, 1e-15);
+    CHECK(r.route == NuclearRoute::gesdd);
+    CHECK(r.value == nuclear_norm_gesdd(a));
+    CHECK(rel(r.value, nuclear_double(a)) < 1e-5);
+  }
+  // The double route agrees with the float32 one wherever both bounds hold.
+  const Matrix q = quantisation_like(128, 96, 11);
+  const GramNuclear f = nuclear_norm_gram(q), d = nuclear_norm_gram_f64(q);
+  CHECK(std::abs(f.value - d.value) <= f.error_bound + d.error_bound);
+  CHECK(nuclear_norm_routed(q).route == NuclearRoute::gram_f32);
+}
+
+TEST_CASE("nuclear norm: the double Gram accumulates panels of either long side",
+          "[lowrank][nuclear]") {
+  // 530 = 2 panels of 256 and a remainder of 18, along the columns (wide) and the rows (tall).
+  const Matrix wide = test::gaussian(300, 530, 12, 1.0f);
+  const Matrix tall = wide.transpose();
+  const double ref = nuclear_double(wide);
+  for (const Matrix* a : {&wide, &tall}) {
+    const GramNuclear d = nuclear_norm_gram_f64(*a);
+    CHECK(std::abs(d.value - ref) <= d.error_bound);
+    CHECK(rel(d.value, ref) < 1e-9);
+  }
 }
 
 TEST_CASE("nuclear norm: bad inputs", "[lowrank][nuclear]") {
