@@ -54,7 +54,7 @@ cat >"$work/residual.ini" <<EOF
 name       = whole_model_residual
 experiment = residual
 source     = hf:$model
-layers     = *
+layers     = all-linear
 method     = loftq
 quant      = nf4
 rank       = 64

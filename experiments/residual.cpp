@@ -371,7 +371,9 @@ const std::vector<Key>& residual_keys() {
   static const std::vector<Key> keys = [] {
     std::vector<Key> k = {
         {"source", "", "where the tensors come from: " + io::source_forms()},
-        {"layers", "*", "comma-separated globs over tensor names; * = every linear weight"},
+        {"layers", "*",
+         "comma-separated globs over tensor names; * = every linear weight, all-linear = all but "
+         "the output head"},
         {"method", "loftq", "init method: " + residual_methods()},
         {"quant", "nf4",
          "quantizer (loftlab quantizers), per-tensor rules: model.layers.{0..3}.*=nf4; *=nf2, or a "

@@ -90,8 +90,9 @@ std::optional<Options> parse_options(int argc, char** argv) {
       "SOURCE: hf:DIR (any architecture), llama2c:PATH or pretrained:NAME (a Llama config.json\n"
       "is written)\n\noptions");
   desc.add_options()("help,h", "show this help")("out", po::value(&o.out), "the output folder DIR")(
-      "targets", po::value(&o.targets)->default_value("*"),
-      "comma-separated globs over tensor names; * = every linear weight")(
+      "targets", po::value(&o.targets)->default_value("all-linear"),
+      "comma-separated globs over tensor names; all-linear = every linear weight but the output "
+      "head (as PEFT's), * = every linear weight")(
       "method", po::value(&o.method)->default_value("loftq"),
       "init method (lora, qlora, loftq, qpissa, qera: loftlab init-matrix --help lists them)")(
       "quant", po::value(&o.quant)->default_value("nf4"),

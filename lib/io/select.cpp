@@ -54,6 +54,13 @@ bool glob_names_embedding_or_norm(std::string_view glob) {
   return mentions_embedding_or_norm(literal) || literal.find("ln_") != std::string::npos;
 }
 
+// The keyword glob and the output head it leaves out (PEFT's target_modules = "all-linear").
+constexpr std::string_view kAllLinear = "all-linear";
+
+bool is_output_head(std::string_view name) {
+  return name == "lm_head.weight" || name.ends_with(".lm_head.weight") || name == "output.weight";
+}
+
 }  // namespace
 
 bool is_linear_weight(const TensorInfo& t) {
@@ -67,6 +74,18 @@ std::vector<TensorInfo> select_tensors(const std::vector<TensorInfo>& tensors,
 
   std::set<std::string> chosen;
   for (const auto& g : list) {
+    if (g == kAllLinear) {
+      size_t hits = 0;
+      for (const auto& t : tensors)
+        if (is_linear_weight(t) && !is_output_head(t.name)) {
+          chosen.insert(t.name);
+          ++hits;
+        }
+      if (hits == 0)
+        fail("'{}' selects no tensor: the source has no linear weight besides an output head",
+             kAllLinear);
+      continue;
+    }
     const bool names_others = glob_names_embedding_or_norm(g) || !has_wildcard(g);
     size_t hits = 0, skipped = 0;
     std::string skipped_example;

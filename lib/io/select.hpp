@@ -10,7 +10,9 @@
 // wildcards, sets and ranges) itself mentions embed/norm/wte/wpe/ln_, or when it has no wildcard
 // at all and equals the tensor's name. So `*` and `*proj*` mean every linear layer, while
 // `*embed_tokens*`, `*norm*` or `model.norm.weight` reach the others. lm_head.weight is a linear
-// weight (it is only listed when untied).
+// weight (it is only listed when untied). The keyword `all-linear`, as PEFT's target_modules,
+// selects every linear weight except the output head (lm_head.weight, or output.weight): the head
+// stays in full precision in QLoRA and in the LoftQ authors' published models.
 //
 // Every glob must select at least one tensor; otherwise the error names the glob and lists some
 // tensor names (and says when it matched only embeddings/norms it does not name).

@@ -90,8 +90,9 @@ def write_st(path, tensors):
     path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
-def make_folder(d, layers=3, seed=0):
-    """A GPT-2-like model in 3 shards: bf16 linear weights, a 1-D bias, a 3-D conv, an embedding."""
+def make_folder(d, layers=3, seed=0, head=False):
+    """A GPT-2-like model in 3 shards: bf16 linear weights, a 1-D bias, a 3-D conv, an embedding
+    (and an untied lm_head when head)."""
     rng = np.random.default_rng(seed)
     d.mkdir(parents=True)
     shards = [{} for _ in range(3)]
@@ -103,6 +104,8 @@ def make_folder(d, layers=3, seed=0):
         s[f"transformer.h.{i}.attn.c_attn.bias"] = ("BF16", rng.standard_normal(192))
         s[f"transformer.h.{i}.mlp.c_fc.weight"] = ("BF16", rng.standard_normal((128, 64)) * 0.05)
         s[f"transformer.h.{i}.ln_1.weight"] = ("F32", np.ones(64))
+    if head:
+        shards[2]["lm_head.weight"] = ("BF16", rng.standard_normal((96, 64)) * 0.05)
     weight_map = {}
     for k, s in enumerate(shards):
         name = f"model-{k + 1:05d}-of-00003.safetensors"
@@ -214,6 +217,17 @@ def test_source_dtype_and_alpha_rank(folder, tmp_path):
     assert t["transformer.h.0.mlp.c_fc.weight"][1] == "BF16"  # --dtype source keeps bf16
     cfg = json.loads((tmp_path / "o" / "loftq_init" / "adapter_config.json").read_text())
     assert cfg["r"] == 4 and cfg["lora_alpha"] == 4
+
+
+def test_default_targets_are_peft_all_linear_without_the_output_head(tmp_path):
+    src = make_folder(tmp_path / "src", layers=2, head=True)
+    run(f"hf:{src}", "--out", tmp_path / "o", "--rank", "4", "--steps", "1", "--dtype", "f32",
+        cwd=tmp_path)
+    cfg = check_export(src, tmp_path / "o")  # lm_head among the tensors copied bit for bit
+    assert "lm_head" not in cfg["target_modules"] and len(cfg["target_modules"]) == 4
+    run(f"hf:{src}", "--out", tmp_path / "all", "--rank", "4", "--steps", "1", "--dtype", "f32",
+        "--targets", "*", cwd=tmp_path)
+    assert "lm_head" in check_export(src, tmp_path / "all")["target_modules"]
 
 
 @pytest.mark.skipif(not (DATA / "stories260K.bin").exists(), reason="../shared/data not present")

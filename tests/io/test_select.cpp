@@ -78,3 +78,18 @@ TEST_CASE("select: a glob that matches nothing names itself and lists tensors") 
                         Catch::Contains("model.embed_tokens.weight [512x64]") &&
                         Catch::Contains("tensors in all"));
 }
+
+TEST_CASE("select: all-linear is every linear weight but the output head, as PEFT's") {
+  const auto all = llama_tensors();
+  const auto sel = names(io::select_tensors(all, "all-linear"));
+  CHECK(sel == names(io::select_tensors(all, "*proj*")));
+  // With another glob it adds to it; it is a keyword only as a whole entry.
+  CHECK(names(io::select_tensors(all, "all-linear, lm_head.weight")) ==
+        names(io::select_tensors(all, "*")));
+  CHECK_THROWS_WITH(io::select_tensors(all, "all-linear*"), Catch::Contains("matches no tensor"));
+  // The llama2c-style head name is left out too; a source of heads alone selects nothing.
+  const std::vector<io::TensorInfo> heads = {{"output.weight", {512, 64}, "F32"},
+                                             {"tok_embeddings.weight", {512, 64}, "F32"}};
+  CHECK_THROWS_WITH(io::select_tensors(heads, "all-linear"),
+                    Catch::Contains("no linear weight besides an output head"));
+}
