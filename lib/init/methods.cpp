@@ -54,9 +54,10 @@ struct Run {
     w_norm = frobenius(w);
   }
 
-  // The output error on the calibration inputs, NaN without them.
-  double act_norm(ConstMatrixRef e) const {
-    return opt.stats.h ? weighted_norm(e, *opt.stats.h) : kNaN;
+  // The output error ||(x - y) S||_F on the calibration inputs, NaN without them (and then the
+  // difference, a matrix the size of W, is never formed).
+  double act_norm(ConstMatrixRef x, ConstMatrixRef y) const {
+    return opt.stats.h ? weighted_norm(x - y, *opt.stats.h) : kNaN;
   }
 
   void record(double fro, double nuclear, double act = kNaN) {
@@ -105,7 +106,7 @@ Result qlora(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& op
     nuclear =
         std::isnan(opt.qlora_nuclear) ? lowrank::nuclear_norm(w - run.res.Q) : opt.qlora_nuclear;
   if (opt.stats.h) check_input_stats(*opt.stats.h, w.cols(), "qlora");
-  run.qlora_act = run.act_norm(w - run.res.Q);
+  run.qlora_act = run.act_norm(w, run.res.Q);
   run.record(run.qlora_norm, nuclear, run.qlora_act);
   return std::move(run.res);
 }
@@ -170,9 +171,11 @@ void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& 
     m = w;
   }
   res.Q = quant::fake_quantize(q, m);
-  const Matrix q_w = svd_first ? quant::fake_quantize(q, w) : res.Q;
+  Matrix q_w_own;  // QLoRA's Q when it is not the first step's
+  if (svd_first) q_w_own = quant::fake_quantize(q, w);
+  const Matrix& q_w = svd_first ? q_w_own : res.Q;
   run.qlora_norm = frobenius_distance(w, q_w);
-  run.qlora_act = run.act_norm(w - q_w);
+  run.qlora_act = run.act_norm(w, q_w);
   const double fro0 = frobenius_distance(m, res.Q);
   // loftq's first SVD is of W - Q_1, the t = 0 error itself: its nuclear norm comes free then
   // (not when weighted: the spectrum is then the weighted error's).
@@ -183,10 +186,11 @@ void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& 
     nuclear0 = !svd_first && !std::isnan(opt.qlora_nuclear) ? opt.qlora_nuclear
                                                             : lowrank::nuclear_norm(m - res.Q);
   // loftq's t = 0 error is QLoRA's own.
-  run.record(fro0, nuclear0, svd_first ? run.act_norm(m - res.Q) : run.qlora_act);
+  run.record(fro0, nuclear0, svd_first ? run.act_norm(m, res.Q) : run.qlora_act);
   if (is_target(0)) emit_next();
 
   Matrix prev_q, prev_a, prev_b;
+  Matrix r;               // W - Q, what each step factors; it and Q keep their storage across steps
   Eigen::MatrixXf basis;  // a warm-starting SVD's row space, the start of the next step
   for (int t = 1; t <= last; ++t) {
     if (opt.stop_on_rise) {
@@ -194,8 +198,8 @@ void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& 
       prev_a = res.A;
       prev_b = res.B;
     }
-    if (t > 1) res.Q = quant::fake_quantize(q, m);
-    const Matrix r = w - res.Q;
+    if (t > 1) quant::fake_quantize(q, m, res.Q);
+    r = w - res.Q;
     lowrank::TruncatedSvd svd = low_rank(r, t, basis.size() ? &basis : nullptr);
     basis = std::move(svd.basis);
     lowrank::subtract_product(w, s, res.B, res.A, m);
@@ -209,7 +213,7 @@ void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& 
     } else if (opt.nuclear == Nuclear::every || (opt.nuclear == Nuclear::ends && is_target(t))) {
       nuclear = lowrank::nuclear_norm(m - res.Q);
     }
-    run.record(fro, nuclear, run.act_norm(m - res.Q));
+    run.record(fro, nuclear, run.act_norm(m, res.Q));
     res.steps_run = t;
     if (opt.stop_on_rise && fro > res.trace.residual_fro[t - 1]) {
       run.pop();

@@ -104,7 +104,7 @@ std::vector<float> dequantize(const Quantized& q, Kernel kernel) {
   return out;
 }
 
-Matrix fake_quantize(const Spec& spec, ConstMatrixRef w) {
+void fake_quantize(const Spec& spec, ConstMatrixRef w, Matrix& out) {
   // Quantisation blocks run over the flattened matrix: a strided block is copied to contiguous
   // memory first, a whole matrix is used in place.
   Matrix copy;
@@ -117,9 +117,14 @@ Matrix fake_quantize(const Spec& spec, ConstMatrixRef w) {
         "every weight must be a finite float32",
         p[i], i / w.cols(), i % w.cols(), w.rows(), w.cols());
   }
-  Matrix out(w.rows(), w.cols());
   const Quantized q = quantize(spec, x, Kernel::fast);
+  out.resize(w.rows(), w.cols());
   dequantize(q, std::span<float>(out.data(), static_cast<std::size_t>(out.size())), Kernel::fast);
+}
+
+Matrix fake_quantize(const Spec& spec, ConstMatrixRef w) {
+  Matrix out;
+  fake_quantize(spec, w, out);
   return out;
 }
 

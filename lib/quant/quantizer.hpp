@@ -39,8 +39,11 @@ std::string format(const Spec& spec);  // canonical form; format(parse(s)) round
 // matrix large enough that the one float32 mean of :dq is negligible.
 double bits_per_weight(const Spec& spec);
 
-// Quantise then dequantise: the matrix the quantised model actually computes with.
+// Quantise then dequantise: the matrix the quantised model actually computes with. The second
+// form writes into `out`, reusing its storage when it has w's shape (an alternation's steps then
+// fault in no new pages); out must not alias w.
 Matrix fake_quantize(const Spec& spec, ConstMatrixRef w);
+void fake_quantize(const Spec& spec, ConstMatrixRef w, Matrix& out);
 
 // Throws loft::Error unless spec names a registry row with matching bits, a block size and
 // only options that row takes. parse() output always passes.
