@@ -186,7 +186,9 @@ double qlora_nuclear(const std::string& source, const std::string& name, const q
     std::lock_guard lock(mu);
     if (auto it = cache.find(key); it != cache.end()) return it->second;
   }
-  const double v = lowrank::nuclear_norm(w - quant::fake_quantize(q, w));
+  Matrix e = quant::fake_quantize(q, w);
+  e = w - e;  // in place: one matrix the size of W beside it, not two
+  const double v = lowrank::nuclear_norm(e);
   std::lock_guard lock(mu);
   cache.emplace(key, v);
   return v;
@@ -246,7 +248,7 @@ std::optional<BudgetResult> apply_budget(Plan& plan, const Params& p,
     s.progress = [&](double f, const std::string& t) { ctx.progress(0, "costs " + t); };
   std::vector<alloc::TensorInfo> infos;
   for (const auto& t : tensors) infos.push_back({t.name, t.shape.at(0), t.shape.at(1)});
-  auto r = allocate_budget(s, infos, [&](const std::string& n) { return source.load(n); });
+  auto r = allocate_budget(s, infos, [&](const std::string& n) { return source.take(n); });
   plan.quant = r.allocation.rules;
   return r;
 }
@@ -327,7 +329,7 @@ std::vector<Record> run_chain(const std::vector<Params>& points, const Context& 
       Matrix w;
       {
         std::lock_guard lock(load_mu);
-        w = source->load(tensors[k].name);
+        w = source->take(tensors[k].name);  // mapped pages dropped: RSS does not grow with depth
       }
       results[k] = run_tensor(plan, source_spec, tensors[k].name, w, sorted);
     } catch (const std::exception& e) {

@@ -73,7 +73,7 @@ int cmd_allocate(int argc, char** argv) {
     if (t.shape.size() != 2) fail("tensor '{}' is not a matrix", t.name);
     infos.push_back({t.name, t.shape[0], t.shape[1]});
   }
-  const auto r = exp::allocate_budget(s, infos, [&](const std::string& n) { return src->load(n); });
+  const auto r = exp::allocate_budget(s, infos, [&](const std::string& n) { return src->take(n); });
   const std::string rules = init::format(r.allocation.rules);
   fmt::print("{}", alloc::describe(r.table, r.allocation));
   fmt::print("rules:\n{}\n", rules);

@@ -460,7 +460,7 @@ engine::ModelPlan budget_plan(const Model& m, const Options& o, Setup& s, bool l
   for (const auto& t : plan.tensors)
     if (t.target) infos.push_back({t.info.name, t.info.shape[0], t.info.shape[1]});
   const auto r =
-      exp::allocate_budget(b, infos, [&](const std::string& n) { return m.source->load(n); });
+      exp::allocate_budget(b, infos, [&](const std::string& n) { return m.source->take(n); });
   s.quant = r.allocation.rules;
   engine::assign_quant(plan, s.quant);
   if (lead) fmt::print("{}", alloc::describe(r.table, r.allocation));

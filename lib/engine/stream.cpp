@@ -34,8 +34,7 @@ void stream_tensors(const io::TensorSource& source, const std::vector<std::strin
         {
           // Sources are not all safe to read from several threads (synthetic ones draw).
           std::lock_guard lock(load_mu);
-          w = source.load(names[i]);
-          source.release(names[i]);
+          w = source.take(names[i]);
         }
         const size_t elements = static_cast<size_t>(w.size());
         work(i, std::move(w));

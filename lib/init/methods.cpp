@@ -211,7 +211,8 @@ void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& 
       nuclear = nuclear_norm(svd.all_values.tail(svd.all_values.size() - rank));
       if (t == 1 && free_first) res.trace.residual_nuclear[0] = nuclear_norm(svd.all_values);
     } else if (opt.nuclear == Nuclear::every || (opt.nuclear == Nuclear::ends && is_target(t))) {
-      nuclear = lowrank::nuclear_norm(m - res.Q);
+      r = m - res.Q;  // r is free until the next step: no new matrix the size of W
+      nuclear = lowrank::nuclear_norm(r);
     }
     run.record(fro, nuclear, run.act_norm(m, res.Q));
     res.steps_run = t;

@@ -48,6 +48,12 @@ class TensorSource {
   // Drops the resident pages of a loaded tensor, so a walk over a model larger than memory keeps
   // only the tensors in flight resident. A no-op for sources that hold nothing mapped.
   virtual void release(const std::string& name) const {}
+  // load() then release(): what a walk over the tensors that reads each once calls.
+  Matrix take(const std::string& name) const {
+    Matrix w = load(name);
+    release(name);
+    return w;
+  }
 };
 
 // "llama2c:PATH", "hf:DIR", "npy:PATH" (file or folder), "synthetic:KIND[:opt=v...]",
