@@ -69,7 +69,7 @@ timed residual sh -c "cd '$work' && '$bin' sweep residual.ini --out results"
 if [[ ${SKIP_INIT_MODEL:-0} != 1 ]] && "$bin" init-model --help >/dev/null 2>&1; then
   rm -rf "$work/init_model"
   timed init_model "$bin" init-model "hf:$model" --out "$work/init_model" --method loftq \
-    --quant nf4 --rank 64 --steps 5 --svd randomized
+    --quant nf4 --rank 64 --steps 5 --svd randomized --jobs 2
   rm -rf "$work/init_model"
 else
   echo "init_model: skipped (no init-model command in this build, or SKIP_INIT_MODEL=1)"

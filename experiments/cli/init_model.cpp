@@ -56,7 +56,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Options {
   std::string source, out, targets, method, quant, rank, svd, alpha, seed, dtype;
-  std::string calib, weight, scale;
+  std::string calib, weight, scale, nuclear;
   double damping = 0.01;
   int steps = 1, jobs = 1, threads = 0;
   std::optional<sweep::Shard> shard;
@@ -115,6 +115,9 @@ std::optional<Options> parse_options(int argc, char** argv) {
       "act weighting (qera, --weight act): exact (chol H) | diag")(
       "damping", po::value(&o.damping)->default_value(0.01),
       "lambda added to H's diagonal, relative to its mean (data-aware methods)")(
+      "nuclear", po::value(&o.nuclear)->default_value("none"),
+      "residual_nuclear in the traces: none | ends (t = 0 and the result; an eigensolve each, "
+      "about as much as the LoftQ steps at the 7B shape) | every")(
       "dtype", po::value(&o.dtype)->default_value("source"),
       "dtype of the initialised tensors: source | f32 | bf16 | f16")(
       "jobs", po::value(&o.jobs)->default_value(1), "tensors in flight")(
@@ -183,6 +186,7 @@ Setup make_setup(const Options& o) {
   }
   s.init.steps = o.steps;
   try {
+    s.init.nuclear = init::parse_nuclear(o.nuclear);
     s.init.weight = init::parse_weight(o.weight);
     s.init.scale = init::parse_scale(o.scale);
   } catch (const Error& e) {
@@ -241,6 +245,7 @@ results::Params export_params(const Options& o, const Setup& s) {
   p["alpha"] = s.alpha_is_rank ? std::string("rank") : fmt::format("{}", s.init.lora_alpha);
   p["seed"] = std::to_string(s.seed);
   p["dtype"] = o.dtype;
+  if (o.nuclear != "none") p["nuclear"] = o.nuclear;
   if (s.stats) {
     p["weight"] = o.weight;
     p["scale"] = o.scale;

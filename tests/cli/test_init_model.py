@@ -492,3 +492,17 @@ def test_bnb_nf4_requantisation_of_the_backbone(tmp_path):
           f"({100 * changed / total:.3f}%); block scales move by up to {worst:.2e} relative")
     assert changed < total // 100  # bf16 keeps 8 bits of the code value: a rare flip
     assert worst <= 2.0 ** -8  # the absmax itself is rounded to bf16
+
+
+def test_nuclear_norms_only_when_asked(folder, tmp_path):
+    import h5py
+    for mode in ("none", "ends"):
+        run(f"hf:{folder}", "--out", tmp_path / mode, "--rank", "4", "--steps", "2",
+            *([] if mode == "none" else ["--nuclear", mode]), cwd=tmp_path)
+        with h5py.File(tmp_path / mode / "loftlab" / "results.h5") as f:
+            layers = f["points/init-model/layers"]
+            for k in layers:
+                v = np.asarray(layers[k]["residual_nuclear"])
+                assert np.isnan(v).all() if mode == "none" else np.isfinite(v[[0, -1]]).all(), k
+    p = run(f"hf:{folder}", "--out", tmp_path / "bad", "--nuclear", "some", cwd=tmp_path, ok=False)
+    assert "some" in p.stderr
