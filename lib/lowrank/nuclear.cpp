@@ -60,8 +60,6 @@ std::vector<double> gram_f64(ConstMatrixRef a, const GramShape& g) {
   constexpr Eigen::Index kPanel = 256;
   std::vector<double> gram(static_cast<size_t>(g.side) * g.side, 0.0);
   std::vector<double> panel(static_cast<size_t>(g.side) * kPanel);
-  std::optional<SerialBlas> serial;
-  if (double(g.side) * g.side * g.depth < 5e7) serial.emplace();
   for (Eigen::Index p0 = 0; p0 < g.depth; p0 += kPanel) {
     const Eigen::Index k = std::min(kPanel, Eigen::Index(g.depth) - p0);
     // Rows short: columns p0..p0+k of A, row-major side x k, are the column-major k x side
@@ -103,6 +101,10 @@ GramNuclear nuclear_norm_gram_f64(ConstMatrixRef a) {
   if (a.size() == 0) return {};
   check_finite(a);
   const GramShape g(a);
+  // Serial for small problems, as the float32 route: the eigensolver too, or the value would
+  // depend on the thread count.
+  std::optional<SerialBlas> serial;
+  if (double(g.side) * g.side * g.depth < 5e7) serial.emplace();
   std::vector<double> gram = gram_f64(a, g);
   std::vector<double> lambda(static_cast<size_t>(g.side));
   check_info(
