@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "common/error.hpp"
@@ -30,14 +32,31 @@ struct GramShape {
         depth(static_cast<int>(std::max(a.rows(), a.cols()))),
         ld(static_cast<int>(a.outerStride())),
         rows_short(a.rows() <= a.cols()) {}
+  // Small problems run serially, as the SVD drivers' do, the eigensolver included: threaded BLAS
+  // rounds differently per thread count and gains little there.
+  bool small() const { return double(side) * side * depth < 5e7; }
 };
 
-// Sum of sqrt(lambda) and its bound, for eigenvalues computed with unit roundoff eps.
+// The eigenvalues of the Gram (overwritten) without vectors, and the sum of sqrt(max(lambda, 0))
+// with its bound for eigenvalues computed with T's unit roundoff.
 template <typename T>
-GramNuclear sum_roots(const std::vector<T>& lambda, double eps, int depth) {
+GramNuclear sum_roots(std::vector<T>& gram, const GramShape& g, ConstMatrixRef a) {
+  std::vector<T> lambda(static_cast<size_t>(g.side));
+  constexpr bool single = std::is_same_v<T, float>;
+  lapack_int info;
+  if constexpr (single)
+    info = LAPACKE_ssyevd_2stage(LAPACK_COL_MAJOR, 'N', 'L', g.side, gram.data(), g.side,
+                                 lambda.data());
+  else
+    info = LAPACKE_dsyevd_2stage(LAPACK_COL_MAJOR, 'N', 'L', g.side, gram.data(), g.side,
+                                 lambda.data());
+  if (info != 0)
+    fail("LAPACK {}syevd_2stage failed on the {}x{} Gram matrix of a {}x{} matrix (info = {})",
+         single ? 's' : 'd', g.side, g.side, a.rows(), a.cols(), info);
   double lambda_max = 0;
   for (T l : lambda) lambda_max = std::max(lambda_max, double(l));
-  const double delta = eps * std::sqrt(double(depth)) * lambda_max;
+  const double eps = std::numeric_limits<T>::epsilon() / 2;
+  const double delta = eps * std::sqrt(double(g.depth)) * lambda_max;
   GramNuclear out;
   for (T l : lambda) {
     const double lp = std::max(double(l), 0.0);
@@ -46,12 +65,6 @@ GramNuclear sum_roots(const std::vector<T>& lambda, double eps, int depth) {
     out.error_bound += lp > delta ? delta / (2 * sigma) : std::sqrt(delta);
   }
   return out;
-}
-
-void check_info(lapack_int info, const char* routine, const GramShape& g, ConstMatrixRef a) {
-  if (info != 0)
-    fail("LAPACK {} failed on the {}x{} Gram matrix of a {}x{} matrix (info = {})", routine, g.side,
-         g.side, a.rows(), a.cols(), info);
 }
 
 // A A^T (or A^T A) in double, accumulated over panels of the long side widened one at a time, so
@@ -83,34 +96,22 @@ GramNuclear nuclear_norm_gram(ConstMatrixRef a) {
   if (a.size() == 0) return {};
   check_finite(a);
   const GramShape g(a);
-  std::vector<float> gram(static_cast<size_t>(g.side) * g.side);
-  // Small problems run serially, as the SVD drivers' do: threaded BLAS rounds differently per
-  // thread count and gains little there.
   std::optional<SerialBlas> serial;
-  if (double(g.side) * g.side * g.depth < 5e7) serial.emplace();
+  if (g.small()) serial.emplace();
+  std::vector<float> gram(static_cast<size_t>(g.side) * g.side);
   cblas_ssyrk(CblasColMajor, CblasLower, g.rows_short ? CblasTrans : CblasNoTrans, g.side, g.depth,
               1.0f, a.data(), g.ld, 0.0f, gram.data(), g.side);
-  std::vector<float> lambda(static_cast<size_t>(g.side));
-  check_info(
-      LAPACKE_ssyevd_2stage(LAPACK_COL_MAJOR, 'N', 'L', g.side, gram.data(), g.side, lambda.data()),
-      "ssyevd_2stage", g, a);
-  return sum_roots(lambda, 0x1p-24, g.depth);
+  return sum_roots(gram, g, a);
 }
 
 GramNuclear nuclear_norm_gram_f64(ConstMatrixRef a) {
   if (a.size() == 0) return {};
   check_finite(a);
   const GramShape g(a);
-  // Serial for small problems, as the float32 route: the eigensolver too, or the value would
-  // depend on the thread count.
   std::optional<SerialBlas> serial;
-  if (double(g.side) * g.side * g.depth < 5e7) serial.emplace();
+  if (g.small()) serial.emplace();
   std::vector<double> gram = gram_f64(a, g);
-  std::vector<double> lambda(static_cast<size_t>(g.side));
-  check_info(
-      LAPACKE_dsyevd_2stage(LAPACK_COL_MAJOR, 'N', 'L', g.side, gram.data(), g.side, lambda.data()),
-      "dsyevd_2stage", g, a);
-  return sum_roots(lambda, 0x1p-53, g.depth);
+  return sum_roots(gram, g, a);
 }
 
 double nuclear_norm_gesdd(ConstMatrixRef a) {
