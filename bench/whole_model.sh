@@ -14,7 +14,8 @@
 #              nice -n 19 /usr/bin/python3 bench/make_llama7b.py /tmp/llama7b   (13.5 GB of disk)
 #   WORK_DIR   defaults to a fresh temporary folder (the sweep's store, the exported model:
 #              another 13.5 GB for init-model)
-# SKIP_TORCH=1 skips the PyTorch reference; SKIP_INIT_MODEL=1 skips init-model.
+# SKIP_RESIDUAL=1, SKIP_INIT_MODEL=1 and SKIP_TORCH=1 skip a part; NUCLEAR=none|ends|every
+# sets the residual point's nuclear norms (default ends).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(realpath "${LOFTLAB_BIN:-build/loftlab}")
@@ -60,14 +61,18 @@ quant      = nf4
 rank       = 64
 steps      = 5
 svd        = randomized
-nuclear    = ends
+nuclear    = ${NUCLEAR:-ends}
 EOF
-rm -rf "$work/results"
-timed residual sh -c "cd '$work' && '$bin' sweep residual.ini --out results"
-"$bin" inspect "$work/results/whole_model_residual/results.h5" 2>/dev/null | head -5 || true
+if [[ ${SKIP_RESIDUAL:-0} != 1 ]]; then
+  rm -rf "$work/results" "$work/residual.time"
+  timed residual sh -c "cd '$work' && '$bin' sweep residual.ini --out results"
+  "$bin" inspect "$work/results/whole_model_residual/results.h5" 2>/dev/null | head -5 || true
+else
+  echo "residual: skipped (SKIP_RESIDUAL=1)"
+fi
 
 if [[ ${SKIP_INIT_MODEL:-0} != 1 ]] && "$bin" init-model --help >/dev/null 2>&1; then
-  rm -rf "$work/init_model"
+  rm -rf "$work/init_model" "$work/init_model.time"
   timed init_model "$bin" init-model "hf:$model" --out "$work/init_model" --method loftq \
     --quant nf4 --rank 64 --steps 5 --svd randomized --jobs 2
   rm -rf "$work/init_model"
@@ -96,18 +101,22 @@ EOF
       --steps 5 --threads 2
   done
   $py - "$work" "$layers" <<'EOF'
-import json, re, sys
+import json, os, re, sys
 work, layers = sys.argv[1], int(sys.argv[2])
 def wall(name):
+    if not os.path.exists(f"{work}/{name}.time"):
+        return None
     t = open(f"{work}/{name}.time").read()
     w = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (.*)", t).group(1).split(":")
     return sum(float(x) * 60 ** i for i, x in enumerate(reversed(w)))
 sq, ffn = wall("torch_square"), wall("torch_ffn")
 torch_model = layers * (4 * sq + 3 * ffn)
-ours = wall("residual")
 print(f"torch: 4096x4096 {sq:.1f} s, 11008x4096 {ffn:.1f} s -> {torch_model:.0f} s for the model "
       f"({layers} x (4 + 3) matrices)")
-print(f"ratio torch / loftlab residual point: {torch_model / ours:.1f}x")
+for name, what in [("residual", "residual point"), ("init_model", "init-model")]:
+    ours = wall(name)
+    if ours is not None:
+        print(f"ratio torch / loftlab {what}: {torch_model / ours:.1f}x")
 EOF
 fi
 echo "whole_model: outputs in $work"
