@@ -66,7 +66,7 @@ EOF
 if [[ ${SKIP_RESIDUAL:-0} != 1 ]]; then
   rm -rf "$work/results" "$work/residual.time"
   timed residual sh -c "cd '$work' && '$bin' sweep residual.ini --out results"
-  "$bin" inspect "$work/results/whole_model_residual/results.h5" 2>/dev/null | head -5 || true
+  "$bin" inspect "$work/results/results.h5" --columns err_reduction_fro,err_reduction_nuclear,seconds || true
 else
   echo "residual: skipped (SKIP_RESIDUAL=1)"
 fi
