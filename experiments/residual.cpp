@@ -213,12 +213,12 @@ std::vector<TensorResult> run_tensor(const Plan& plan, const std::string& source
   options.qlora_nuclear = ref;
   std::vector<TensorResult> out;
   init::initialize_chain(plan.method->name, w, q, rank, options, steps,
-                         [&](int, init::Result&& res) {
+                         [&](int, const init::Result& res) {
                            TensorResult r;
                            r.qlora_nuclear = ref;
                            r.bits = res.bits_per_weight;
                            r.elements = static_cast<double>(w.size());
-                           r.trace = std::move(res.trace);
+                           r.trace = res.trace;
                            out.push_back(std::move(r));
                          });
   return out;

@@ -98,6 +98,10 @@ struct Result {
   double damping = std::numeric_limits<double>::quiet_NaN();  // weighted: the lambda used
 };
 
+// A chain's callback: (T, the alternation's state as a run of T steps ends it). The state is the
+// chain's own; only at the last T may the callback take (move) from it.
+using ChainEmit = std::function<void(int, Result&)>;
+
 // The quantizer of a method: none for lora (and for rank rules measured on W itself).
 using MaybeSpec = std::optional<quant::Spec>;
 
@@ -113,7 +117,7 @@ struct Method {
   Result (*run)(ConstMatrixRef w, const MaybeSpec& q, int rank, const Options& options);
   // The step methods' shared alternation (initialize_chain); null for the others.
   void (*chain)(ConstMatrixRef w, const MaybeSpec& q, int rank, const Options& options,
-                std::span<const int> steps, const std::function<void(int, Result&&)>& emit);
+                std::span<const int> steps, const ChainEmit& emit);
   Needs needs = Needs::nothing;         // Options::stats it requires whatever Options::weight says
   std::string_view zero_steps_is = {};  // the method it equals with steps = 0 (loftq: qlora)
 };
@@ -136,10 +140,12 @@ const std::vector<Method>& methods();
 // (ascending, distinct, >= 0) and calls emit(T, result) as each is reached, in order. Every
 // emitted result equals initialize() with options.steps = T: the same Q, A, B and the same
 // trace bits (seconds aside, which time the shared chain), stop_on_rise included. The step
-// methods alternate once; the others run once and emit the same result for every T.
+// methods alternate once; the others run once and emit the same result for every T. The result
+// is the chain's own state, valid only during the call: emit copies what it keeps, so a sweep
+// over steps that keeps traces holds no extra matrix the size of W.
 void initialize_chain(std::string_view method, ConstMatrixRef w, const MaybeSpec& q, int rank,
                       const Options& options, std::span<const int> steps,
-                      const std::function<void(int, Result&&)>& emit);
+                      const std::function<void(int, const Result&)>& emit);
 const Method& find_method(std::string_view name);  // throws listing the valid names
 
 // Runs one method. Throws for rank outside 1..min(out, in), steps < 0, NaN/Inf in w, or a

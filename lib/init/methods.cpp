@@ -34,8 +34,6 @@ double nuclear_norm(const Eigen::VectorXf& values) {
   return s;
 }
 
-using Emit = std::function<void(int, Result&&)>;
-
 // What every method shares: the shape checks, the scale, and the trace bookkeeping.
 struct Run {
   ConstMatrixRef w;
@@ -119,19 +117,18 @@ double state_nuclear(ConstMatrixRef w, const Result& res) {
   return lowrank::nuclear_norm(e);
 }
 
-// The state as a run of `steps` steps alone returns it: under Nuclear::ends only t = 0, the last
+// The trace as a run of `steps` steps alone ends it: under Nuclear::ends only t = 0, the last
 // entry and the free values keep their nuclear norms.
-Result as_run_alone(Result res, const std::vector<bool>& free_nuclear, Nuclear mode) {
+void mark_run_alone(Trace& trace, const std::vector<bool>& free_nuclear, Nuclear mode) {
   if (mode == Nuclear::ends)
-    for (size_t t = 1; t + 1 < res.trace.size(); ++t)
-      if (!free_nuclear[t]) res.trace.residual_nuclear[t] = kNaN;
-  return res;
+    for (size_t t = 1; t + 1 < trace.size(); ++t)
+      if (!free_nuclear[t]) trace.residual_nuclear[t] = kNaN;
 }
 
 // LoftQ and QPiSSA: the same alternation, started from B A = 0 or from the SVD of W, run to the
 // largest of `targets` and emitted at each.
 void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& opt, bool svd_first,
-               std::span<const int> targets, const Emit& emit) {
+               std::span<const int> targets, const ChainEmit& emit) {
   Run run(w, rank, opt);
   Result& res = run.res;
   res.bits_per_weight = quant::bits_per_weight(q);
@@ -141,11 +138,19 @@ void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& 
   size_t next = 0;  // the next target to emit
   auto is_target = [&](int t) { return next < targets.size() && targets[next] == t; };
   std::vector<bool> free_nuclear{false};
+  // Each target sees the alternation's own state, not a copy (Q alone is the size of W); the
+  // last may take it. Before it, only the trace (a few numbers per step) is put back after it
+  // was marked as a run alone's.
   auto emit_next = [&] {
     const int t = targets[next++];
-    // The last target takes the state itself, the others a copy.
-    emit(t, as_run_alone(next == targets.size() ? std::move(res) : Result(res), free_nuclear,
-                         opt.nuclear));
+    if (next == targets.size()) {
+      mark_run_alone(res.trace, free_nuclear, opt.nuclear);
+      return emit(t, res);
+    }
+    Trace chain = res.trace;
+    mark_run_alone(res.trace, free_nuclear, opt.nuclear);
+    emit(t, res);
+    res.trace = std::move(chain);
   };
   if (opt.stats.h) check_input_stats(*opt.stats.h, w.cols(), "calibration statistics");
   const Weighting weighting(opt.weight, opt.scale, opt.damping, opt.stats, w.rows(), w.cols());
@@ -236,7 +241,7 @@ Result alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options
                  bool svd_first) {
   Result out;
   const int steps[] = {opt.steps};
-  alternate(w, q, rank, opt, svd_first, steps, [&](int, Result&& r) { out = std::move(r); });
+  alternate(w, q, rank, opt, svd_first, steps, [&](int, Result& r) { out = std::move(r); });
   return out;
 }
 
@@ -255,16 +260,17 @@ Result run_qpissa(ConstMatrixRef w, const MaybeSpec& q, int rank, const Options&
 }
 
 void chain_loftq(ConstMatrixRef w, const MaybeSpec& q, int rank, const Options& opt,
-                 std::span<const int> steps, const Emit& emit) {
+                 std::span<const int> steps, const ChainEmit& emit) {
   if (steps.front() == 0) {  // steps = 0 is qlora
-    emit(0, qlora(w, *q, rank, opt));
+    Result r = qlora(w, *q, rank, opt);
+    emit(0, r);
     steps = steps.subspan(1);
   }
   if (!steps.empty()) alternate(w, *q, rank, opt, false, steps, emit);
 }
 
 void chain_qpissa(ConstMatrixRef w, const MaybeSpec& q, int rank, const Options& opt,
-                  std::span<const int> steps, const Emit& emit) {
+                  std::span<const int> steps, const ChainEmit& emit) {
   alternate(w, *q, rank, opt, true, steps, emit);
 }
 
@@ -368,7 +374,8 @@ Result initialize(std::string_view method, ConstMatrixRef w, const MaybeSpec& q,
 }
 
 void initialize_chain(std::string_view method, ConstMatrixRef w, const MaybeSpec& q, int rank,
-                      const Options& options, std::span<const int> steps, const Emit& emit) {
+                      const Options& options, std::span<const int> steps,
+                      const std::function<void(int, const Result&)>& emit) {
   if (steps.empty()) return;
   for (size_t i = 0; i < steps.size(); ++i)
     if (steps[i] < 0 || (i > 0 && steps[i] <= steps[i - 1]))
@@ -376,9 +383,9 @@ void initialize_chain(std::string_view method, ConstMatrixRef w, const MaybeSpec
   Options last = options;
   last.steps = steps.back();
   const Method& m = checked(method, w, q, rank, last);
-  if (m.chain) return m.chain(w, q, rank, last, steps, emit);
+  if (m.chain) return m.chain(w, q, rank, last, steps, [&](int t, Result& r) { emit(t, r); });
   const Result r = m.run(w, q, rank, last);
-  for (int t : steps) emit(t, Result(r));
+  for (int t : steps) emit(t, r);
 }
 
 }  // namespace loft::init

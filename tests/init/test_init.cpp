@@ -247,7 +247,7 @@ TEST_CASE("a chain over steps emits what each step count gives alone, bit for bi
           o.nuclear = nuc;
           o.stop_on_rise = rise;
           std::vector<int> seen;
-          initialize_chain(method, w, nf2, 6, o, steps, [&](int t, Result&& r) {
+          initialize_chain(method, w, nf2, 6, o, steps, [&](int t, const Result& r) {
             seen.push_back(t);
             Options alone = o;
             alone.steps = t;
@@ -272,7 +272,7 @@ TEST_CASE("a chain over steps emits what each step count gives alone, bit for bi
     saw_rise = true;
     for (Nuclear nuc : {Nuclear::none, Nuclear::ends, Nuclear::every}) {
       o.nuclear = nuc;
-      initialize_chain("loftq", g, int2, 2, o, steps, [&](int t, Result&& r) {
+      initialize_chain("loftq", g, int2, 2, o, steps, [&](int t, const Result& r) {
         Options alone = o;
         alone.steps = t;
         const Result a = initialize("loftq", g, int2, 2, alone);
@@ -284,7 +284,24 @@ TEST_CASE("a chain over steps emits what each step count gives alone, bit for bi
   CHECK(saw_rise);
   Options o = opts(2);
   CHECK_THROWS(
-      initialize_chain("loftq", w, nf2, 6, o, std::vector<int>{2, 1}, [](int, Result&&) {}));
+      initialize_chain("loftq", w, nf2, 6, o, std::vector<int>{2, 1}, [](int, const Result&) {}));
+}
+
+TEST_CASE("a chain over steps hands every target its own state, not a copy", "[init]") {
+  // A sweep over steps keeps only traces: a copy of Q per earlier target would be one matrix the
+  // size of W each (180 MB at the FFN shape of a 7B model).
+  const Matrix w = weight_like(64, 48, 11);
+  for (const char* method : {"loftq", "qpissa"}) {
+    INFO(method);
+    std::vector<const float*> q_storage;
+    initialize_chain(method, w, nf2, 6, opts(5), std::vector<int>{1, 2, 5},
+                     [&](int, const Result& r) { q_storage.push_back(r.Q.data()); });
+    // The last target sees the chain's own state; a copy freed before the next might be
+    // reallocated at the same address, so each is compared with the last, not its neighbour.
+    REQUIRE(q_storage.size() == 3);
+    CHECK(q_storage[0] == q_storage[2]);
+    CHECK(q_storage[1] == q_storage[2]);
+  }
 }
 
 TEST_CASE("loftq with the warm-started randomized SVD stays close to exact", "[init]") {
