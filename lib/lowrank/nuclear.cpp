@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <span>
 #include <type_traits>
 #include <vector>
 
@@ -37,22 +38,64 @@ struct GramShape {
   bool small() const { return double(side) * side * depth < 5e7; }
 };
 
+template <typename T>
+void check_info(lapack_int info, const char* routine, int n) {
+  if (info != 0)
+    fail("LAPACK {}{} failed on a {}x{} symmetric matrix (info = {})",
+         std::is_same_v<T, float> ? 's' : 'd', routine, n, n, info);
+}
+
+// ?syevd_2stage with jobz 'N' and its band width picked by the caller: ?sytrd_sy2sb, ?sytrd_sb2st,
+// then ?sterf.
+template <typename T>
+std::vector<T> eigenvalues_banded(std::span<T> a, int n, int band) {
+  constexpr bool single = std::is_same_v<T, float>;
+  const lapack_int ldab = band + 1;
+  std::vector<T> ab(static_cast<size_t>(ldab) * n), tau(static_cast<size_t>(n)), d(tau), e(tau);
+  lapack_int info = 0, query = -1;
+  T size = 0;
+  auto sy2sb = [&](T* work, lapack_int lwork) {
+    if constexpr (single)
+      ssytrd_sy2sb_("L", &n, &band, a.data(), &n, ab.data(), &ldab, tau.data(), work, &lwork, &info,
+                    1);
+    else
+      dsytrd_sy2sb_("L", &n, &band, a.data(), &n, ab.data(), &ldab, tau.data(), work, &lwork, &info,
+                    1);
+  };
+  sy2sb(&size, query);
+  std::vector<T> work(static_cast<size_t>(size) + 1);
+  sy2sb(work.data(), static_cast<lapack_int>(work.size()));
+  check_info<T>(info, "sytrd_sy2sb", n);
+  auto sb2st = [&](T* hous, lapack_int lhous, T* w, lapack_int lwork) {
+    if constexpr (single)
+      ssytrd_sb2st_("Y", "N", "L", &n, &band, ab.data(), &ldab, d.data(), e.data(), hous, &lhous, w,
+                    &lwork, &info, 1, 1, 1);
+    else
+      dsytrd_sb2st_("Y", "N", "L", &n, &band, ab.data(), &ldab, d.data(), e.data(), hous, &lhous, w,
+                    &lwork, &info, 1, 1, 1);
+  };
+  T hous_size = 0;
+  sb2st(&hous_size, query, &size, query);
+  std::vector<T> hous(static_cast<size_t>(hous_size) + 1);
+  work.assign(static_cast<size_t>(size) + 1, T(0));
+  sb2st(hous.data(), static_cast<lapack_int>(hous.size()), work.data(),
+        static_cast<lapack_int>(work.size()));
+  check_info<T>(info, "sytrd_sb2st", n);
+  if constexpr (single)
+    info = LAPACKE_ssterf(n, d.data(), e.data());
+  else
+    info = LAPACKE_dsterf(n, d.data(), e.data());
+  check_info<T>(info, "sterf", n);
+  return d;
+}
+
 // The eigenvalues of the Gram (overwritten) without vectors, and the sum of sqrt(max(lambda, 0))
 // with its bound for eigenvalues computed with T's unit roundoff.
 template <typename T>
-GramNuclear sum_roots(std::vector<T>& gram, const GramShape& g, ConstMatrixRef a) {
-  std::vector<T> lambda(static_cast<size_t>(g.side));
-  constexpr bool single = std::is_same_v<T, float>;
-  lapack_int info;
-  if constexpr (single)
-    info = LAPACKE_ssyevd_2stage(LAPACK_COL_MAJOR, 'N', 'L', g.side, gram.data(), g.side,
-                                 lambda.data());
-  else
-    info = LAPACKE_dsyevd_2stage(LAPACK_COL_MAJOR, 'N', 'L', g.side, gram.data(), g.side,
-                                 lambda.data());
-  if (info != 0)
-    fail("LAPACK {}syevd_2stage failed on the {}x{} Gram matrix of a {}x{} matrix (info = {})",
-         single ? 's' : 'd', g.side, g.side, a.rows(), a.cols(), info);
+GramNuclear sum_roots(std::vector<T>& gram, const GramShape& g) {
+  const bool wide = std::is_same_v<T, float> && g.side >= kWideBandFrom;
+  const std::vector<T> lambda =
+      symmetric_eigenvalues(std::span<T>(gram), g.side, wide ? kWideBand : 0);
   double lambda_max = 0;
   for (T l : lambda) lambda_max = std::max(lambda_max, double(l));
   const double eps = std::numeric_limits<T>::epsilon() / 2;
@@ -92,6 +135,28 @@ std::vector<double> gram_f64(ConstMatrixRef a, const GramShape& g) {
 
 }  // namespace
 
+template <typename T>
+std::vector<T> symmetric_eigenvalues_impl(std::span<T> a, int n, int band) {
+  if (static_cast<size_t>(n) * n != a.size())
+    fail("symmetric_eigenvalues: {} entries for a {}x{} matrix", a.size(), n, n);
+  if (band > 0) return eigenvalues_banded(a, n, band);
+  std::vector<T> lambda(static_cast<size_t>(n));
+  lapack_int info;
+  if constexpr (std::is_same_v<T, float>)
+    info = LAPACKE_ssyevd_2stage(LAPACK_COL_MAJOR, 'N', 'L', n, a.data(), n, lambda.data());
+  else
+    info = LAPACKE_dsyevd_2stage(LAPACK_COL_MAJOR, 'N', 'L', n, a.data(), n, lambda.data());
+  check_info<T>(info, "syevd_2stage", n);
+  return lambda;
+}
+
+std::vector<float> symmetric_eigenvalues(std::span<float> a, int n, int band) {
+  return symmetric_eigenvalues_impl(a, n, band);
+}
+std::vector<double> symmetric_eigenvalues(std::span<double> a, int n, int band) {
+  return symmetric_eigenvalues_impl(a, n, band);
+}
+
 GramNuclear nuclear_norm_gram(ConstMatrixRef a) {
   if (a.size() == 0) return {};
   check_finite(a);
@@ -101,7 +166,7 @@ GramNuclear nuclear_norm_gram(ConstMatrixRef a) {
   std::vector<float> gram(static_cast<size_t>(g.side) * g.side);
   cblas_ssyrk(CblasColMajor, CblasLower, g.rows_short ? CblasTrans : CblasNoTrans, g.side, g.depth,
               1.0f, a.data(), g.ld, 0.0f, gram.data(), g.side);
-  return sum_roots(gram, g, a);
+  return sum_roots(gram, g);
 }
 
 GramNuclear nuclear_norm_gram_f64(ConstMatrixRef a) {
@@ -111,7 +176,7 @@ GramNuclear nuclear_norm_gram_f64(ConstMatrixRef a) {
   std::optional<SerialBlas> serial;
   if (g.small()) serial.emplace();
   std::vector<double> gram = gram_f64(a, g);
-  return sum_roots(gram, g, a);
+  return sum_roots(gram, g);
 }
 
 double nuclear_norm_gesdd(ConstMatrixRef a) {

@@ -17,9 +17,26 @@
 // cost, eps 2^-53), which still costs about half of sgesdd's float32 bidiagonalisation; only when
 // the double bound fails too (a spectrum spanning more than about 8 decades) does it take the
 // reference, every singular value by sgesdd.
+#include <span>
+#include <vector>
+
 #include "common/matrix.hpp"
 
 namespace loft::lowrank {
+
+// The Gram route's eigensolver: the eigenvalues, ascending, of the symmetric n x n matrix whose
+// lower triangle `a` holds (column-major, overwritten), without vectors. LAPACK's two-stage
+// reduction (dense to a band of width `band`, band to tridiagonal) and ?sterf; band 0 leaves the
+// width to ?syevd_2stage, which picks 32 for any n. The float32 route passes kWideBand from n =
+// kWideBandFrom: the first stage runs at GEMM speed and gains more from the wider band than the
+// memory-bound second stage loses (n = 4096, one thread: median 1.83 s against 2.25 s at 32, in
+// bench/README.md; no gain at n = 2048). In double the second stage moves twice the bytes and
+// the two widths measured within their noise of each other, so the double route keeps 32.
+// Both widths give the eigenvalues to working precision: they differ in rounding only.
+std::vector<float> symmetric_eigenvalues(std::span<float> a, int n, int band);
+std::vector<double> symmetric_eigenvalues(std::span<double> a, int n, int band);
+inline constexpr int kWideBand = 64;
+inline constexpr int kWideBandFrom = 3072;
 
 // Relative error bound a route must meet for nuclear_norm() to take its value.
 inline constexpr double kGramTolerance = 1e-4;

@@ -1,6 +1,7 @@
 // The nuclear norm: the float32 and double Gram routes and sgesdd against a double-precision SVD
 // (Eigen BDCSVD), on Gaussian, quantisation-like and rank-deficient matrices, and the order in
 // which nuclear_norm falls back between them.
+#include <Eigen/Eigenvalues>
 #include <Eigen/SVD>
 #include <cmath>
 #include <limits>
@@ -100,6 +101,41 @@ TEST_CASE("nuclear norm: the double Gram accumulates panels of either long side"
     CHECK(std::abs(d.value - ref) <= d.error_bound);
     CHECK(rel(d.value, ref) < 1e-9);
   }
+}
+
+TEST_CASE("nuclear norm: the banded eigensolver agrees with a double reference at any width",
+          "[lowrank][nuclear]") {
+  // The routes take band kWideBand at the 7B shapes and ?syevd_2stage's own choice (band 0)
+  // below; both must give every eigenvalue of a Gram to working precision. n = 5 is narrower
+  // than the band, n = 130 a band and a remainder.
+  for (int n : {5, 130, 300}) {
+    const Matrix x = test::gaussian(n + 40, n, 20 + n, 1.0f);
+    const Eigen::MatrixXd gram = x.cast<double>().transpose() * x.cast<double>();
+    const Eigen::VectorXd ref = Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(gram).eigenvalues();
+    const double lambda_max = ref.maxCoeff();
+    for (int band : {0, 16, kWideBand}) {
+      INFO("n " << n << " band " << band);
+      std::vector<float> f(static_cast<size_t>(n) * n);
+      Eigen::Map<Eigen::MatrixXf>(f.data(), n, n) = gram.cast<float>();
+      std::vector<double> d(gram.data(), gram.data() + gram.size());
+      const std::vector<float> lf = symmetric_eigenvalues(std::span<float>(f), n, band);
+      const std::vector<double> ld = symmetric_eigenvalues(std::span<double>(d), n, band);
+      REQUIRE(lf.size() == size_t(n));
+      REQUIRE(ld.size() == size_t(n));
+      double err_f = 0, err_d = 0;
+      for (int i = 0; i < n; ++i) {
+        err_f = std::max(err_f, std::abs(lf[i] - ref[i]));
+        err_d = std::max(err_d, std::abs(ld[i] - ref[i]));
+        if (i > 0) CHECK(lf[i - 1] <= lf[i]);  // ascending, as ?syevd's
+      }
+      // Backward stable: within a few eps * (n + 10) of lambda_max (the float input's own rounding
+      // included), far below any eigenvalue the wrong width or a lost stage would disturb.
+      CHECK(err_f <= 4 * (n + 10) * 6e-8 * lambda_max);
+      CHECK(err_d <= 16 * (n + 10) * 1.2e-16 * lambda_max);  // the reference rounds too
+    }
+  }
+  std::vector<float> three(3);
+  CHECK_THROWS_AS(symmetric_eigenvalues(std::span<float>(three), 2, kWideBand), Error);
 }
 
 TEST_CASE("nuclear norm: bad inputs", "[lowrank][nuclear]") {
