@@ -143,14 +143,11 @@ void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& 
   // was marked as a run alone's.
   auto emit_next = [&] {
     const int t = targets[next++];
-    if (next == targets.size()) {
-      mark_run_alone(res.trace, free_nuclear, opt.nuclear);
-      return emit(t, res);
-    }
-    Trace chain = res.trace;
+    const bool last = next == targets.size();
+    Trace chain = last ? Trace{} : res.trace;
     mark_run_alone(res.trace, free_nuclear, opt.nuclear);
     emit(t, res);
-    res.trace = std::move(chain);
+    if (!last) res.trace = std::move(chain);
   };
   if (opt.stats.h) check_input_stats(*opt.stats.h, w.cols(), "calibration statistics");
   const Weighting weighting(opt.weight, opt.scale, opt.damping, opt.stats, w.rows(), w.cols());

@@ -287,7 +287,7 @@ TEST_CASE("a chain over steps emits what each step count gives alone, bit for bi
       initialize_chain("loftq", w, nf2, 6, o, std::vector<int>{2, 1}, [](int, const Result&) {}));
 }
 
-TEST_CASE("a chain over steps hands every target its own state, not a copy", "[init]") {
+TEST_CASE("a chain over steps hands every target the chain's own state, not a copy", "[init]") {
   // A sweep over steps keeps only traces: a copy of Q per earlier target would be one matrix the
   // size of W each (180 MB at the FFN shape of a 7B model).
   const Matrix w = weight_like(64, 48, 11);
