@@ -6,6 +6,8 @@
 #include <optional>
 #include <span>
 #include <type_traits>
+
+#include <Eigen/QR>
 #include <vector>
 
 #include "common/error.hpp"
@@ -92,7 +94,7 @@ std::vector<T> eigenvalues_banded(std::span<T> a, int n, int band) {
 // The eigenvalues of the Gram (overwritten) without vectors, and the sum of sqrt(max(lambda, 0))
 // with its bound for eigenvalues computed with T's unit roundoff.
 template <typename T>
-GramNuclear sum_roots(std::vector<T>& gram, const GramShape& g) {
+GramNuclear sum_roots(std::vector<T>& gram, const GramShape& g, SmallValues known) {
   const bool wide = std::is_same_v<T, float> && g.side >= kWideBandFrom;
   const std::vector<T> lambda =
       symmetric_eigenvalues(std::span<T>(gram), g.side, wide ? kWideBand : 0);
@@ -101,11 +103,18 @@ GramNuclear sum_roots(std::vector<T>& gram, const GramShape& g) {
   const double eps = std::numeric_limits<T>::epsilon() / 2;
   const double delta = eps * std::sqrt(double(g.depth)) * lambda_max;
   GramNuclear out;
-  for (T l : lambda) {
-    const double lp = std::max(double(l), 0.0);
+  // Weyl pairs the ascending computed values with the ascending true ones, each within delta.
+  for (size_t i = 0; i < lambda.size(); ++i) {
+    const double lp = std::max(double(lambda[i]), 0.0);
     const double sigma = std::sqrt(lp);
-    out.value += sigma;
-    out.error_bound += lp > delta ? delta / (2 * sigma) : std::sqrt(delta);
+    const double error = lp > delta ? delta / (2 * sigma) : std::sqrt(delta);
+    if (i < size_t(known.count) && known.at_most < error) {
+      out.value += std::min(sigma, known.at_most);  // both in [0, at_most]
+      out.error_bound += known.at_most;
+    } else {
+      out.value += sigma;
+      out.error_bound += error;
+    }
   }
   return out;
 }
@@ -157,7 +166,7 @@ std::vector<double> symmetric_eigenvalues(std::span<double> a, int n, int band) 
   return symmetric_eigenvalues_impl(a, n, band);
 }
 
-GramNuclear nuclear_norm_gram(ConstMatrixRef a) {
+GramNuclear nuclear_norm_gram(ConstMatrixRef a, SmallValues known) {
   if (a.size() == 0) return {};
   check_finite(a);
   const GramShape g(a);
@@ -166,17 +175,17 @@ GramNuclear nuclear_norm_gram(ConstMatrixRef a) {
   std::vector<float> gram(static_cast<size_t>(g.side) * g.side);
   cblas_ssyrk(CblasColMajor, CblasLower, g.rows_short ? CblasTrans : CblasNoTrans, g.side, g.depth,
               1.0f, a.data(), g.ld, 0.0f, gram.data(), g.side);
-  return sum_roots(gram, g);
+  return sum_roots(gram, g, known);
 }
 
-GramNuclear nuclear_norm_gram_f64(ConstMatrixRef a) {
+GramNuclear nuclear_norm_gram_f64(ConstMatrixRef a, SmallValues known) {
   if (a.size() == 0) return {};
   check_finite(a);
   const GramShape g(a);
   std::optional<SerialBlas> serial;
   if (g.small()) serial.emplace();
   std::vector<double> gram = gram_f64(a, g);
-  return sum_roots(gram, g);
+  return sum_roots(gram, g, known);
 }
 
 double nuclear_norm_gesdd(ConstMatrixRef a) {
@@ -185,16 +194,55 @@ double nuclear_norm_gesdd(ConstMatrixRef a) {
   return s;
 }
 
-RoutedNuclear nuclear_norm_routed(ConstMatrixRef a, double tolerance) {
-  const GramNuclear f = nuclear_norm_gram(a);
+RoutedNuclear nuclear_norm_routed(ConstMatrixRef a, double tolerance, SmallValues known) {
+  const GramNuclear f = nuclear_norm_gram(a, known);
   if (f.error_bound <= tolerance * f.value) return {f.value, NuclearRoute::gram_f32};
-  const GramNuclear d = nuclear_norm_gram_f64(a);
+  const GramNuclear d = nuclear_norm_gram_f64(a, known);
   if (d.error_bound <= tolerance * d.value) return {d.value, NuclearRoute::gram_f64};
   return {nuclear_norm_gesdd(a), NuclearRoute::gesdd};
 }
 
 double nuclear_norm(ConstMatrixRef a) {
   return nuclear_norm_routed(a).value;
+}
+
+SmallValues left_null_bound(ConstMatrixRef a, ConstMatrixRef left) {
+  const Eigen::Index m = a.rows(), n = a.cols(), r = std::min(left.cols(), m);
+  if (left.rows() != m)
+    fail("left_null_bound: {} directions of length {} for a {}x{} matrix", left.cols(), left.rows(),
+         m, n);
+  const Eigen::Index k = std::min(m, n) - (m - r);
+  if (r == 0 || k <= 0) return {};
+  if (!all_finite(left)) fail("left_null_bound: NaN or Inf in the directions");
+  check_finite(a);
+  // Serial: O(m n r) next to the Gram's O(m n min(m, n)), and the same bits at any thread count.
+  SerialBlas serial;
+  const Eigen::HouseholderQR<Eigen::MatrixXd> qr(left.cast<double>());
+  const MatrixD u = qr.householderQ() * Eigen::MatrixXd::Identity(m, r);
+  // U^T A over panels of A's rows cast to double: float products are exact in double, so the
+  // only rounding is the double accumulation's.
+  constexpr Eigen::Index kPanel = 256;
+  MatrixD c = MatrixD::Zero(r, n);
+  MatrixD panel;
+  double a_squares = 0;
+  for (Eigen::Index p0 = 0; p0 < m; p0 += kPanel) {
+    const Eigen::Index h = std::min(kPanel, m - p0);
+    panel = a.middleRows(p0, h).cast<double>();
+    a_squares += panel.squaredNorm();
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(r), static_cast<int>(n),
+                static_cast<int>(h), 1.0, u.data() + p0 * r, static_cast<int>(r), panel.data(),
+                static_cast<int>(n), 1.0, c.data(), static_cast<int>(n));
+  }
+  // sigma_1(C) <= ||C||_F, plus the accumulation's error, entrywise at most gamma_m (|U|^T |A|)_ij
+  // (gamma_m = m 2^-53 / (1 - m 2^-53)), in Frobenius norm at most gamma_m ||U||_F ||A||_F; the
+  // factor covers U's departure from orthonormality (double Householder: about 1e-15).
+  const double gamma = double(m) * 0x1p-53 / (1 - double(m) * 0x1p-53);
+  const double at_most = c.norm() + gamma * std::sqrt(double(r)) * std::sqrt(a_squares);
+  return {static_cast<int>(k), at_most * (1 + 1e-12)};
+}
+
+double nuclear_norm(ConstMatrixRef a, ConstMatrixRef left) {
+  return nuclear_norm_routed(a, kGramTolerance, left_null_bound(a, left)).value;
 }
 
 }  // namespace loft::lowrank

@@ -2,6 +2,7 @@
 // (Eigen BDCSVD), on Gaussian, quantisation-like and rank-deficient matrices, and the order in
 // which nuclear_norm falls back between them.
 #include <Eigen/Eigenvalues>
+#include <Eigen/QR>
 #include <Eigen/SVD>
 #include <cmath>
 #include <limits>
@@ -136,6 +137,90 @@ TEST_CASE("nuclear norm: the banded eigensolver agrees with a double reference a
   }
   std::vector<float> three(3);
   CHECK_THROWS_AS(symmetric_eigenvalues(std::span<float>(three), 2, kWideBand), Error);
+}
+
+namespace {
+
+// The residual (I - U U^T) M of a rank-r fit, in float32, with U an orthonormal basis of the
+// columns of `dirs` (formed in double, rounded once).
+Matrix project_out(const Matrix& m, const Matrix& dirs) {
+  const Eigen::HouseholderQR<Eigen::MatrixXd> qr(dirs.cast<double>());
+  const Eigen::MatrixXd u = qr.householderQ() * Eigen::MatrixXd::Identity(m.rows(), dirs.cols());
+  const Eigen::MatrixXd md = m.cast<double>();
+  return (md - u * (u.transpose() * md)).cast<float>();
+}
+
+Eigen::VectorXd singular_values_double(const Matrix& a) {
+  return Eigen::BDCSVD<Eigen::MatrixXd>(a.cast<double>()).singularValues();  // descending
+}
+
+}  // namespace
+
+TEST_CASE("nuclear norm: directions a residual annihilates bound its smallest singular values",
+          "[lowrank][nuclear]") {
+  // A square quantisation-like M with 24 directions projected out, as LoftQ's final residual:
+  // 24 singular values at the float rounding of zero, which the float32 Gram reads as sqrt(noise).
+  const int n = 320, r = 24;
+  const Matrix dirs = test::gaussian(n, r, 31, 1.0f);  // not orthonormal: the bound makes it so
+  const Matrix e = project_out(quantisation_like(n, n, 30), dirs);
+  const Eigen::VectorXd sv = singular_values_double(e);
+  const double ref = sv.sum();
+
+  const SmallValues known = left_null_bound(e, dirs);
+  REQUIRE(known.count == r);
+  for (int i = 0; i < r; ++i) CHECK(sv[n - 1 - i] <= known.at_most);  // what it claims
+  CHECK(known.at_most < 1e-5 * sv[0]);
+
+  const GramNuclear with = nuclear_norm_gram(e, known), without = nuclear_norm_gram(e);
+  CHECK(std::abs(with.value - ref) <= with.error_bound);
+  CHECK(std::abs(without.value - ref) <= without.error_bound);
+  // The r terms of sqrt(delta) are gone from the bound, and the noise they stood for from the
+  // value.
+  CHECK(with.error_bound < 0.8 * without.error_bound);
+  CHECK(std::abs(with.value - ref) < std::abs(without.value - ref));
+  // A tolerance between the two bounds keeps the float32 route with the directions only.
+  const double tol = 0.5 * (with.error_bound / with.value + without.error_bound / without.value);
+  CHECK(nuclear_norm_routed(e, tol, known).route == NuclearRoute::gram_f32);
+  CHECK(nuclear_norm_routed(e, tol).route == NuclearRoute::gram_f64);
+  CHECK(nuclear_norm(e, dirs) == nuclear_norm_routed(e, kGramTolerance, known).value);
+  // In double too the bound holds with them.
+  const GramNuclear d = nuclear_norm_gram_f64(e, known);
+  CHECK(std::abs(d.value - ref) <= d.error_bound);
+
+  // Directions the matrix does not annihilate: the bound is still true, only too large to use.
+  const SmallValues unrelated = left_null_bound(e, test::gaussian(n, r, 32, 1.0f));
+  REQUIRE(unrelated.count == r);
+  for (int i = 0; i < r; ++i) CHECK(sv[n - 1 - i] <= unrelated.at_most);
+  const GramNuclear same = nuclear_norm_gram(e, unrelated);
+  CHECK(same.value == without.value);
+  CHECK(same.error_bound == without.error_bound);
+}
+
+TEST_CASE("nuclear norm: how many singular values left directions force to zero, by shape",
+          "[lowrank][nuclear]") {
+  // k = min(m, n) - (m - r): r when the rows are the short side; on a tall matrix only what
+  // m - r < n leaves, and none beyond.
+  struct Case {
+    int m, n, r, k;
+  };
+  for (const Case c : {Case{200, 300, 16, 16}, Case{210, 200, 20, 10}, Case{300, 200, 16, 0},
+                       Case{40, 60, 50, 40}}) {
+    INFO(c.m << "x" << c.n << " r " << c.r);
+    const Matrix dirs = test::gaussian(c.m, c.r, 40 + c.m, 1.0f);
+    const Matrix e =
+        project_out(test::gaussian(c.m, c.n, 41 + c.n, 1.0f), dirs.leftCols(std::min(c.r, c.m)));
+    const SmallValues known = left_null_bound(e, dirs);
+    CHECK(known.count == c.k);
+    const Eigen::VectorXd sv = singular_values_double(e);
+    for (int i = 0; i < c.k; ++i) CHECK(sv[sv.size() - 1 - i] <= known.at_most);
+    if (c.k > 0 && c.k < std::min(c.m, c.n)) CHECK(known.at_most < 1e-5 * sv[0]);
+    const GramNuclear g = nuclear_norm_gram(e, known);
+    CHECK(std::abs(g.value - sv.sum()) <= g.error_bound);
+  }
+  CHECK_THROWS_WITH(
+      left_null_bound(test::gaussian(20, 30, 1, 1.0f), test::gaussian(30, 2, 2, 1.0f)),
+      Catch::Contains("2 directions of length 30 for a 20x30 matrix"));
+  CHECK(left_null_bound(test::gaussian(20, 30, 1, 1.0f), Matrix(20, 0)).count == 0);
 }
 
 TEST_CASE("nuclear norm: bad inputs", "[lowrank][nuclear]") {
