@@ -109,12 +109,19 @@ Result qlora(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& op
   return std::move(run.res);
 }
 
+// ||E||_* of a step's error E = W - Q - s B A. Unweighted, s B A is the top of the SVD of W - Q,
+// so E = (I - U U^T)(W - Q) with U spanning B: B's columns are directions E annihilates, which
+// the nuclear norm's Gram route uses (lowrank/nuclear.hpp). Weighted, they are not.
+double step_nuclear(ConstMatrixRef e, const Result& res, bool weighted) {
+  return weighted ? lowrank::nuclear_norm(e) : lowrank::nuclear_norm(e, res.B);
+}
+
 // The state of the alternation after its last step, as a trace entry: ||W - Q - s B A||_*.
-double state_nuclear(ConstMatrixRef w, const Result& res) {
+double state_nuclear(ConstMatrixRef w, const Result& res, bool weighted) {
   Matrix e;
   lowrank::subtract_product(w, static_cast<float>(res.scale), res.B, res.A, e);
   e -= res.Q;
-  return lowrank::nuclear_norm(e);
+  return step_nuclear(e, res, weighted);
 }
 
 // The trace as a run of `steps` steps alone ends it: under Nuclear::ends only t = 0, the last
@@ -214,7 +221,7 @@ void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& 
       if (t == 1 && free_first) res.trace.residual_nuclear[0] = nuclear_norm(svd.all_values);
     } else if (opt.nuclear == Nuclear::every || (opt.nuclear == Nuclear::ends && is_target(t))) {
       r = m - res.Q;  // r is free until the next step: no new matrix the size of W
-      nuclear = lowrank::nuclear_norm(r);
+      nuclear = step_nuclear(r, res, weighting.active());
     }
     run.record(fro, nuclear, run.act_norm(m, res.Q));
     res.steps_run = t;
@@ -226,7 +233,8 @@ void alternate(ConstMatrixRef w, const quant::Spec& q, int rank, const Options& 
       res.B = std::move(prev_b);
       // The returned state is the previous one: its nuclear norm is an end now.
       double& back = res.trace.residual_nuclear.back();
-      if (std::isnan(back) && opt.nuclear != Nuclear::none) back = state_nuclear(w, res);
+      if (std::isnan(back) && opt.nuclear != Nuclear::none)
+        back = state_nuclear(w, res, weighting.active());
       while (next < targets.size()) emit_next();
       return;
     }

@@ -11,6 +11,7 @@
 #include "common/rng.hpp"
 #include "init/init.hpp"
 #include "init/stats_support.hpp"
+#include "lowrank/nuclear.hpp"
 #include "lowrank/products.hpp"
 #include "support.hpp"
 
@@ -220,6 +221,25 @@ TEST_CASE("nuclear norm: free with exact-gesdd (all values), optional otherwise"
   CHECK(ex_on.trace.residual_nuclear.back() == Approx(nuclear_reference(ex_on, w)).epsilon(1e-4));
   CHECK(parse_nuclear("every") == Nuclear::every);
   CHECK_THROWS_WITH(parse_nuclear("all"), Catch::Contains("none, ends, every"));
+}
+
+TEST_CASE("nuclear norm of a step's error: the directions B spans bound its zero values",
+          "[init]") {
+  // Square, unweighted: E = W - Q - s B A is (I - U U^T)(W - Q), so rank of E's singular values
+  // sit at zero; the trace's value is the Gram route told so (lowrank/nuclear.hpp), and exact.
+  const Matrix w = weight_like(96, 96, 8);
+  for (const char* method : {"loftq", "qpissa"}) {
+    INFO(method);
+    Options o = opts(2, "randomized", 16);
+    const Result res = initialize(method, w, nf2, 8, o);
+    Matrix e;
+    lowrank::subtract_product(w, static_cast<float>(res.scale), res.B, res.A, e);
+    e -= res.Q;
+    const lowrank::SmallValues known = lowrank::left_null_bound(e, res.B);
+    CHECK(known.count == 8);
+    CHECK(res.trace.residual_nuclear.back() == lowrank::nuclear_norm(e, res.B));
+    CHECK(res.trace.residual_nuclear.back() == Approx(nuclear_reference(res, w)).epsilon(1e-5));
+  }
 }
 
 // Everything of a trace but the wall seconds, bit for bit.
